@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * metrics.h — counters and gauges the daemon exports on GET /metrics
+ * (Prometheus text 0.0.4, prefix vm_informant_).  Plain fields written by
+ * the owner of each fact on the loop thread; metrics.c only renders them.
+ */
+#ifndef VMI_METRICS_H
+#define VMI_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum metrics_endpoint {
+	EP_REGISTER, EP_HEALTH_CHECK, EP_UPSCALE, EP_DOWNSCALE, EP_UNREGISTER,
+	EP_METRICS, EP_STATUS, EP_OTHER, EP__COUNT
+};
+
+#define METRICS_LATENCY_BUCKETS 12 /* upper bounds in metrics.c */
+#define METRICS_STATUS_SLOTS 8     /* 200 400 401 404 405 409 413 500/other */
+
+struct metrics {
+	/* agents */
+	uint64_t agents_registered;       /* gauge */
+	bool agent_current;               /* gauge */
+	uint64_t agent_drops_total;
+	/* memory.high reaction */
+	uint64_t memory_high_events_total;
+	uint64_t freezes_total;
+	double frozen_seconds_total;
+	double last_freeze_ms;
+	uint64_t memory_high_raises_total;
+	/* upscale asks (informant -> agent) */
+	uint64_t upscale_requests_total;           /* /try-upscale sent */
+	uint64_t upscale_requests_predicted_total; /* of which predictive */
+	uint64_t upscale_requests_failed_total;
+	uint64_t upscales_granted_total;           /* /upscale applied */
+	uint64_t downscales_accepted_total;
+	uint64_t downscales_rejected_total;
+	/* limits and usage, bytes (gauges) */
+	uint64_t vm_memory_bytes;
+	uint64_t memory_high_bytes;
+	uint64_t memory_max_bytes;
+	uint64_t memory_current_bytes;
+	uint64_t file_cache_bytes;
+	uint64_t filecache_errors_total;
+	/* HTTP server */
+	uint64_t requests_total[EP__COUNT][METRICS_STATUS_SLOTS];
+	uint64_t latency_bucket[EP__COUNT][METRICS_LATENCY_BUCKETS + 1]; /* last = +Inf */
+	double latency_sum_seconds[EP__COUNT];
+	uint64_t latency_count[EP__COUNT];
+};
+
+void metrics_observe_request(struct metrics *m, enum metrics_endpoint ep, unsigned http_status,
+			     double seconds);
+/* Render Prometheus text; returns malloc'd string or NULL. */
+char *metrics_render(const struct metrics *m);
+
+#endif
