@@ -51,8 +51,8 @@ int cgf_open_dir(const char *path, int *dirfd, char *err, size_t errlen)
 	if (fd < 0) {
 		int e = errno;
 
-		snprintf(err, errlen, "cgroup directory %s: %s (create it, or fix [cgroup] root/name)",
-			 path, strerror(e));
+		snprintf(err, errlen, "cgroup directory %s: %s (create it, or fix [cgroup] "
+			 "root/name)", path, strerror(e));
 		return -e;
 	}
 	*dirfd = fd;
@@ -119,7 +119,8 @@ int cgf_write(int dirfd, const char *dirpath, const char *file, const char *text
 	if (close(fd) < 0 && !e && errno != EINTR)
 		e = errno;
 	if (e) {
-		snprintf(err, errlen, "%s/%s: writing \"%s\": %s", dirpath, file, text, strerror(e));
+		snprintf(err, errlen, "%s/%s: writing \"%s\": %s", dirpath, file, text,
+			 strerror(e));
 		return -e;
 	}
 	if ((size_t)n != len) {

@@ -44,6 +44,21 @@ static const char *quote(const char *s, size_t len, char *tmp, size_t tmplen)
 	return tmp;
 }
 
+/* Empty content (a file caught mid-rewrite) and oversized content. */
+static int check_size(const char *file, size_t len, const char *expected, char *err,
+		      size_t errlen)
+{
+	if (len == 0) {
+		snprintf(err, errlen, "%s: empty, expected %s", file, expected);
+		return -ENODATA;
+	}
+	if (len > CG_FILE_MAX) {
+		snprintf(err, errlen, "%s: %zu bytes, longer than %d", file, len, CG_FILE_MAX);
+		return -EFBIG;
+	}
+	return 0;
+}
+
 int cg_parse_value(const char *file, const char *buf, size_t len, uint64_t *out,
 		   char *err, size_t errlen)
 {
@@ -51,14 +66,9 @@ int cg_parse_value(const char *file, const char *buf, size_t len, uint64_t *out,
 	size_t n = len;
 	int r;
 
-	if (len == 0) {
-		snprintf(err, errlen, "%s: empty, expected a decimal byte count or \"max\"", file);
-		return -ENODATA;
-	}
-	if (len > CG_FILE_MAX) {
-		snprintf(err, errlen, "%s: %zu bytes, longer than %d", file, len, CG_FILE_MAX);
-		return -EFBIG;
-	}
+	r = check_size(file, len, "a decimal byte count or \"max\"", err, errlen);
+	if (r < 0)
+		return r;
 	if (buf[n - 1] == '\n')
 		n--;
 	if (n == 3 && memcmp(buf, "max", 3) == 0) {
@@ -167,20 +177,15 @@ static int parse_keyed(const char *file, const char *buf, size_t len, struct key
 	unsigned lineno = 0;
 	size_t pos = 0;
 
-	if (len == 0) {
-		snprintf(err, errlen, "%s: empty", file);
-		return -ENODATA;
-	}
-	if (len > CG_FILE_MAX) {
-		snprintf(err, errlen, "%s: %zu bytes, longer than %d", file, len, CG_FILE_MAX);
-		return -EFBIG;
-	}
+	int r = check_size(file, len, "\"name value\" lines", err, errlen);
+
+	if (r < 0)
+		return r;
 	while (pos < len) {
 		const char *nl = memchr(buf + pos, '\n', len - pos);
 		size_t line_len = nl ? (size_t)(nl - (buf + pos)) : len - pos;
 		struct kv_line kv;
 		char q[40];
-		int r;
 
 		lineno++;
 		if (split_line(buf + pos, line_len, &kv) < 0) {

@@ -76,7 +76,8 @@ static void request(struct cg_react *r, uint64_t now, struct cg_react_action *ou
 
 static bool retry_due(const struct cg_react *r, uint64_t now)
 {
-	return r->cfg.upscale_retry_ms > 0 && since(now, r->last_request) >= r->cfg.upscale_retry_ms;
+	return r->cfg.upscale_retry_ms > 0 &&
+	       since(now, r->last_request) >= r->cfg.upscale_retry_ms;
 }
 
 static void thaw(struct cg_react *r, uint64_t now, struct cg_react_action *out)
@@ -170,9 +171,11 @@ void cg_react_on_timer(struct cg_react *r, uint64_t now, struct cg_react_action 
 
 void cg_react_on_thaw_failed(struct cg_react *r, uint64_t now, struct cg_react_action *out)
 {
+	uint64_t wait = r->cfg.max_upscale_wait_ms ? r->cfg.max_upscale_wait_ms : 1;
+
 	memset(out, 0, sizeof(*out));
 	r->frozen = true;
-	r->freeze_deadline = add_sat(now, r->cfg.max_upscale_wait_ms ? r->cfg.max_upscale_wait_ms : 1);
+	r->freeze_deadline = add_sat(now, wait);
 	compute_deadline(r, out);
 }
 

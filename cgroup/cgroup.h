@@ -57,8 +57,8 @@ struct cg;
  * six files exist with the needed access and THAWS the cgroup, since a crash
  * may have left it frozen.  On error *out is NULL and err says why. */
 int cg_open(const char *root, const char *name, struct cg **out, char *err, size_t errlen);
-/* Thaws, stops the watcher and frees (always frees, also when NULL-safe
- * input).  Returns the thaw result so the caller can report a failure. */
+/* Thaws, stops the watcher and frees (always frees; NULL is a no-op).
+ * Returns the thaw result so the caller can report a failure. */
 int cg_close(struct cg *cg, char *err, size_t errlen);
 /* "<root>/<name>", for messages. */
 const char *cg_path(const struct cg *cg);

@@ -188,7 +188,8 @@ static void test_downscale_rows(void **state)
 		assert_true(chk.current == num(row, "memoryCurrentBytes"));
 		assert_true(chk.buffer == BUFFER);
 		if (!want_ok)
-			assert_true(status_new_high_mib(resp) * (double)MIB == (double)chk.new_high);
+			assert_true(status_new_high_mib(resp) * (double)MIB ==
+				    (double)chk.new_high);
 		accepted += want_ok;
 		rejected += !want_ok;
 	}

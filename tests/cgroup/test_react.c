@@ -76,6 +76,16 @@ static void upscale(struct world *w, uint64_t now)
 	apply(w);
 }
 
+/* First event at 0 freezes; nothing arrives; the deadline at 20 thaws.
+ * Leaves the machine waiting for an upscale, between freezes. */
+static void timed_out_freeze(struct world *w)
+{
+	event(w, 0);
+	assert_true(w->a.freeze && w->a.request_upscale);
+	timer(w, 20);
+	assert_true(w->a.thaw && w->r.waiting && !w->frozen);
+}
+
 static void test_defaults(void **state)
 {
 	struct cg_react_config c;
@@ -164,8 +174,7 @@ static void test_stepwise_raise_cadence_and_cap(void **state)
 
 	(void)state;
 	setup_world(&w, 900 * MIB, 925 * MIB);
-	event(&w, 0);
-	timer(&w, 20);              /* timed out: waiting, not frozen */
+	timed_out_freeze(&w);
 	event(&w, 30);
 	assert_true(w.a.set_high);
 	assert_true(w.high == 910 * MIB);
@@ -195,14 +204,12 @@ static void test_raise_needs_finite_high(void **state)
 
 	(void)state;
 	setup_world(&w, CG_UNLIMITED, CG_UNLIMITED);
-	event(&w, 0);
-	timer(&w, 20);
+	timed_out_freeze(&w);
 	event(&w, 100);
 	assert_false(w.a.set_high);
 	/* Unlimited max: the raise is uncapped but saturates. */
 	setup_world(&w, 900 * MIB, CG_UNLIMITED);
-	event(&w, 0);
-	timer(&w, 20);
+	timed_out_freeze(&w);
 	event(&w, 100);
 	assert_true(w.a.set_high && w.high == 910 * MIB);
 }
@@ -248,8 +255,7 @@ static void test_rerequest_without_freeze(void **state)
 	cg_react_config_default(&cfg);
 	cfg.min_freeze_interval_ms = 60000;   /* only the raise path runs */
 	cg_react_init(&w.r, &cfg);
-	event(&w, 0);
-	timer(&w, 20);
+	timed_out_freeze(&w);
 	for (uint64_t t = 25; t <= 4100; t += 25)
 		event(&w, t);
 	/* Asked at 0, then again at 2000 and 4000. */
@@ -263,8 +269,7 @@ static void test_upscale_resets_everything(void **state)
 
 	(void)state;
 	setup_world(&w, 900 * MIB, 2000 * MIB);
-	event(&w, 0);
-	timer(&w, 20);
+	timed_out_freeze(&w);
 	event(&w, 30);
 	assert_true(w.r.raised && w.r.waiting);
 	upscale(&w, 40);
@@ -299,8 +304,7 @@ static void test_lower_back_after_pressure(void **state)
 
 	(void)state;
 	setup_world(&w, 900 * MIB, 2000 * MIB);
-	event(&w, 0);
-	timer(&w, 20);
+	timed_out_freeze(&w);
 	for (t = 30; t <= 105; t += 25)
 		event(&w, t);               /* raises at 30, 55, 80, 105 */
 	assert_true(w.high == 940 * MIB);
@@ -326,8 +330,7 @@ static void test_lower_interrupted_by_pressure(void **state)
 
 	(void)state;
 	setup_world(&w, 900 * MIB, 2000 * MIB);
-	event(&w, 0);
-	timer(&w, 20);
+	timed_out_freeze(&w);
 	event(&w, 30);
 	event(&w, 55);                      /* 920 MiB */
 	timer(&w, 1055);                    /* lowered to 910 MiB */
@@ -349,8 +352,7 @@ static void test_thaw_failure_retried(void **state)
 
 	(void)state;
 	setup_world(&w, 900 * MIB, 1000 * MIB);
-	event(&w, 0);
-	timer(&w, 20);
+	timed_out_freeze(&w);
 	assert_true(w.a.thaw);
 	/* The caller's cg_thaw failed: the cgroup is still frozen. */
 	w.frozen = true;
@@ -370,8 +372,7 @@ static void test_limits_written_forgets_raise(void **state)
 
 	(void)state;
 	setup_world(&w, 900 * MIB, 2000 * MIB);
-	event(&w, 0);
-	timer(&w, 20);
+	timed_out_freeze(&w);
 	event(&w, 30);
 	assert_true(w.r.raised);
 	cg_react_on_limits_written(&w.r);
