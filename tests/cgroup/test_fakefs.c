@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -374,6 +375,36 @@ static void test_start_fails_on_bad_events(void **state)
 	assert_int_equal(cg_watch_start(f->cg, f->err, sizeof(f->err)), 0);
 }
 
+/* When the inotify instance cannot be created, start fails cleanly: no fd
+ * is left behind, and a later start works. */
+static void test_watch_start_without_fds(void **state)
+{
+	struct fixture *f = *state;
+	struct rlimit old, tight;
+	int probe, ifd = -1, rc;
+
+	open_cg(f);
+	probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(probe >= 0);
+	close(probe);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	/* Room for exactly one more fd: the epoll fd fits, inotify does not. */
+	tight = old;
+	tight.rlim_cur = (rlim_t)probe + 1;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+	rc = cg_watch_start(f->cg, f->err, sizeof(f->err));
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(rc, -EMFILE);
+	assert_non_null(strstr(f->err, "inotify_init1"));
+	assert_int_equal(cg_watch_fd(f->cg), -1);
+	/* The lowest free fd is free again: nothing leaked. */
+	probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(probe, (int)tight.rlim_cur - 1);
+	close(probe);
+	assert_int_equal(cg_watch_start(f->cg, f->err, sizeof(f->err)), 0);
+	assert_int_equal(count_inotify(&ifd), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -388,6 +419,7 @@ int main(void)
 		T(test_watch_file_replaced),
 		T(test_malformed_files),
 		T(test_start_fails_on_bad_events),
+		T(test_watch_start_without_fds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
