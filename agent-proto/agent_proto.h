@@ -10,7 +10,7 @@
  *
  * Conventions: functions return 0 or a negative errno.  Decoders return
  * -EINVAL and write a short reason naming the field into err (errlen bytes,
- * always NUL-terminated).  Encoders return a malloc'd NUL-terminated
+ * always NUL-terminated), leaving their outputs untouched.  Encoders return a malloc'd NUL-terminated
  * string (caller frees) or NULL on allocation failure.
  */
 #ifndef AGENT_PROTO_H

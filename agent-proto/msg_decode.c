@@ -191,204 +191,217 @@ static int get_quantity(const struct dec *dc, json_t *obj, const char *key, bool
 	return 0;
 }
 
-/* Set up dc and parse the body; NULL (with err set) on failure. */
-static json_t *begin(struct dec *dc, const char *body, size_t len, char *err, size_t errlen)
+/* The requests /try-upscale carries, gathered for decode(). */
+struct more_resources {
+	bool cpu, memory;
+	struct ap_uuid expected;
+};
+
+/* Room for any decoded message while it is being filled in. */
+union any_msg {
+	struct ap_agent_desc desc;
+	struct ap_uuid id;
+	struct ap_resource_msg res;
+	struct ap_agent_ident_msg ident;
+	struct ap_informant_desc inf;
+	struct ap_downscale_result down;
+	struct more_resources more;
+	bool flag;
+};
+
+typedef int (*fill_fn)(struct dec *dc, json_t *o, void *msg);
+
+/* Parse body as one object and let fill read its members into a zeroed
+ * message; only a complete success is copied to out (size bytes). */
+static int decode(const char *body, size_t len, char *err, size_t errlen, fill_fn fill,
+		  void *out, size_t size)
 {
-	dc->err = err;
-	dc->errlen = errlen;
-	dc->prefix = "";
+	struct dec dc = { err, errlen, "" };
+	union any_msg msg;
+
 	if (errlen)
 		err[0] = '\0';
-	return load_object(body, len, dc);
+	json_t *o = load_object(body, len, &dc);
+	if (!o)
+		return -EINVAL;
+	memset(&msg, 0, sizeof(msg));
+	int r = fill ? fill(&dc, o, &msg) : 0;
+	json_decref(o);
+	if (r == 0 && out)
+		memcpy(out, &msg, size);
+	return r;
+}
+
+static int fill_agent_desc(struct dec *dc, json_t *o, void *msg)
+{
+	struct ap_agent_desc *d = msg;
+	int r = get_uuid(dc, o, "agentID", &d->agent_id);
+
+	if (r == 0)
+		r = get_string(dc, o, "agentServeAddr", d->serve_addr, sizeof(d->serve_addr));
+	if (r == 0)
+		r = get_u32(dc, o, "minProtoVersion", &d->min_proto);
+	if (r == 0)
+		r = get_u32(dc, o, "maxProtoVersion", &d->max_proto);
+	return r;
+}
+
+static int fill_agent_ident(struct dec *dc, json_t *o, void *msg)
+{
+	return get_uuid(dc, o, "agentID", msg);
+}
+
+static int fill_expected_id(struct dec *dc, json_t *o, void *msg)
+{
+	return get_uuid(dc, o, "expectedID", msg);
+}
+
+static int fill_resource_msg(struct dec *dc, json_t *o, void *msg)
+{
+	struct ap_resource_msg *m = msg;
+	json_t *data = NULL, *id = NULL;
+	int r = get_object(dc, o, "data", &data);
+
+	if (r == 0)
+		r = get_uint(dc, o, "sequenceNumber", UINT64_MAX, &m->seq);
+	dc->prefix = "data.";
+	if (r == 0)
+		r = get_quantity(dc, data, "cpu", true, &m->has_cpu, &m->cpu_milli);
+	if (r == 0)
+		r = get_quantity(dc, data, "memory", false, &m->has_memory, &m->memory_bytes);
+	if (r == 0)
+		r = get_object(dc, data, "id", &id);
+	dc->prefix = "data.id.";
+	if (r == 0)
+		r = get_uuid(dc, id, "agentID", &m->agent_id);
+	return r;
+}
+
+static int fill_agent_ident_msg(struct dec *dc, json_t *o, void *msg)
+{
+	struct ap_agent_ident_msg *m = msg;
+	json_t *data = NULL;
+	int r = get_object(dc, o, "data", &data);
+
+	if (r == 0)
+		r = get_uint(dc, o, "sequenceNumber", UINT64_MAX, &m->seq);
+	dc->prefix = "data.";
+	if (r == 0)
+		r = get_uuid(dc, data, "agentID", &m->agent_id);
+	return r;
+}
+
+static int fill_informant_desc(struct dec *dc, json_t *o, void *msg)
+{
+	struct ap_informant_desc *d = msg;
+	json_t *method = NULL, *prom = NULL;
+	uint64_t port = 0;
+	int r = get_u32(dc, o, "protoVersion", &d->proto_version);
+
+	if (r == 0)
+		r = get_object(dc, o, "metricsMethod", &method);
+	dc->prefix = "metricsMethod.";
+	if (r == 0)
+		r = get_object(dc, method, "prometheus", &prom);
+	dc->prefix = "metricsMethod.prometheus.";
+	if (r == 0)
+		r = get_uint(dc, prom, "port", UINT16_MAX, &port);
+	d->has_prometheus = prom != NULL;
+	d->prometheus_port = (uint16_t)port;
+	return r;
+}
+
+static int fill_downscale_result(struct dec *dc, json_t *o, void *msg)
+{
+	struct ap_downscale_result *d = msg;
+	int r = get_bool(dc, o, "Ok", &d->ok);
+
+	if (r == 0)
+		r = get_string(dc, o, "Status", d->status, sizeof(d->status));
+	return r;
+}
+
+static int fill_unregister_result(struct dec *dc, json_t *o, void *msg)
+{
+	return get_bool(dc, o, "wasActive", msg);
+}
+
+static int fill_more_resources(struct dec *dc, json_t *o, void *msg)
+{
+	struct more_resources *m = msg;
+	int r = get_bool(dc, o, "cpu", &m->cpu);
+
+	if (r == 0)
+		r = get_bool(dc, o, "memory", &m->memory);
+	if (r == 0)
+		r = get_uuid(dc, o, "expectedID", &m->expected);
+	return r;
 }
 
 int ap_decode_empty(const char *body, size_t len, char *err, size_t errlen)
 {
-	struct dec dc;
-	json_t *o = begin(&dc, body, len, err, errlen);
-
-	json_decref(o);
-	return o ? 0 : -EINVAL;
+	return decode(body, len, err, errlen, NULL, NULL, 0);
 }
 
 int ap_decode_agent_desc(const char *body, size_t len, struct ap_agent_desc *out, char *err,
 			 size_t errlen)
 {
-	struct ap_agent_desc d = { 0 };
-	struct dec dc;
-	json_t *o = begin(&dc, body, len, err, errlen);
-	int r = o ? 0 : -EINVAL;
-
-	if (r == 0)
-		r = get_uuid(&dc, o, "agentID", &d.agent_id);
-	if (r == 0)
-		r = get_string(&dc, o, "agentServeAddr", d.serve_addr, sizeof(d.serve_addr));
-	if (r == 0)
-		r = get_u32(&dc, o, "minProtoVersion", &d.min_proto);
-	if (r == 0)
-		r = get_u32(&dc, o, "maxProtoVersion", &d.max_proto);
-	json_decref(o);
-	if (r == 0)
-		*out = d;
-	return r;
+	return decode(body, len, err, errlen, fill_agent_desc, out, sizeof(*out));
 }
 
 int ap_decode_agent_ident(const char *body, size_t len, struct ap_uuid *out, char *err,
 			  size_t errlen)
 {
-	struct ap_uuid id = { { 0 } };
-	struct dec dc;
-	json_t *o = begin(&dc, body, len, err, errlen);
-	int r = o ? get_uuid(&dc, o, "agentID", &id) : -EINVAL;
-
-	json_decref(o);
-	if (r == 0)
-		*out = id;
-	return r;
+	return decode(body, len, err, errlen, fill_agent_ident, out, sizeof(*out));
 }
 
 int ap_decode_resource_msg(const char *body, size_t len, struct ap_resource_msg *out, char *err,
 			   size_t errlen)
 {
-	struct ap_resource_msg m = { 0 };
-	struct dec dc;
-	json_t *o = begin(&dc, body, len, err, errlen), *data = NULL, *id = NULL;
-	int r = o ? 0 : -EINVAL;
-
-	if (r == 0)
-		r = get_object(&dc, o, "data", &data);
-	if (r == 0)
-		r = get_uint(&dc, o, "sequenceNumber", UINT64_MAX, &m.seq);
-	dc.prefix = "data.";
-	if (r == 0)
-		r = get_quantity(&dc, data, "cpu", true, &m.has_cpu, &m.cpu_milli);
-	if (r == 0)
-		r = get_quantity(&dc, data, "memory", false, &m.has_memory, &m.memory_bytes);
-	if (r == 0)
-		r = get_object(&dc, data, "id", &id);
-	dc.prefix = "data.id.";
-	if (r == 0)
-		r = get_uuid(&dc, id, "agentID", &m.agent_id);
-	json_decref(o);
-	if (r == 0)
-		*out = m;
-	return r;
+	return decode(body, len, err, errlen, fill_resource_msg, out, sizeof(*out));
 }
 
 int ap_decode_agent_ident_msg(const char *body, size_t len, struct ap_agent_ident_msg *out,
 			      char *err, size_t errlen)
 {
-	struct ap_agent_ident_msg m = { 0 };
-	struct dec dc;
-	json_t *o = begin(&dc, body, len, err, errlen), *data = NULL;
-	int r = o ? 0 : -EINVAL;
-
-	if (r == 0)
-		r = get_object(&dc, o, "data", &data);
-	if (r == 0)
-		r = get_uint(&dc, o, "sequenceNumber", UINT64_MAX, &m.seq);
-	dc.prefix = "data.";
-	if (r == 0)
-		r = get_uuid(&dc, data, "agentID", &m.agent_id);
-	json_decref(o);
-	if (r == 0)
-		*out = m;
-	return r;
+	return decode(body, len, err, errlen, fill_agent_ident_msg, out, sizeof(*out));
 }
 
 int ap_decode_informant_desc(const char *body, size_t len, struct ap_informant_desc *out,
 			     char *err, size_t errlen)
 {
-	struct ap_informant_desc d = { 0 };
-	struct dec dc;
-	json_t *o = begin(&dc, body, len, err, errlen), *method = NULL, *prom = NULL;
-	uint64_t port = 0;
-	int r = o ? 0 : -EINVAL;
-
-	if (r == 0)
-		r = get_u32(&dc, o, "protoVersion", &d.proto_version);
-	if (r == 0)
-		r = get_object(&dc, o, "metricsMethod", &method);
-	dc.prefix = "metricsMethod.";
-	if (r == 0)
-		r = get_object(&dc, method, "prometheus", &prom);
-	dc.prefix = "metricsMethod.prometheus.";
-	if (r == 0)
-		r = get_uint(&dc, prom, "port", UINT16_MAX, &port);
-	json_decref(o);
-	d.has_prometheus = prom != NULL;
-	d.prometheus_port = (uint16_t)port;
-	if (r == 0)
-		*out = d;
-	return r;
+	return decode(body, len, err, errlen, fill_informant_desc, out, sizeof(*out));
 }
 
 int ap_decode_downscale_result(const char *body, size_t len, struct ap_downscale_result *out,
 			       char *err, size_t errlen)
 {
-	struct ap_downscale_result d = { 0 };
-	struct dec dc;
-	json_t *o = begin(&dc, body, len, err, errlen);
-	int r = o ? 0 : -EINVAL;
-
-	if (r == 0)
-		r = get_bool(&dc, o, "Ok", &d.ok);
-	if (r == 0)
-		r = get_string(&dc, o, "Status", d.status, sizeof(d.status));
-	json_decref(o);
-	if (r == 0)
-		*out = d;
-	return r;
+	return decode(body, len, err, errlen, fill_downscale_result, out, sizeof(*out));
 }
 
 int ap_decode_unregister_result(const char *body, size_t len, bool *was_active, char *err,
 				size_t errlen)
 {
-	struct dec dc;
-	bool active = false;
-	json_t *o = begin(&dc, body, len, err, errlen);
-	int r = o ? get_bool(&dc, o, "wasActive", &active) : -EINVAL;
-
-	json_decref(o);
-	if (r == 0)
-		*was_active = active;
-	return r;
+	return decode(body, len, err, errlen, fill_unregister_result, was_active,
+		      sizeof(*was_active));
 }
 
 int ap_decode_expected_id(const char *body, size_t len, struct ap_uuid *out, char *err,
 			  size_t errlen)
 {
-	struct ap_uuid id = { { 0 } };
-	struct dec dc;
-	json_t *o = begin(&dc, body, len, err, errlen);
-	int r = o ? get_uuid(&dc, o, "expectedID", &id) : -EINVAL;
-
-	json_decref(o);
-	if (r == 0)
-		*out = id;
-	return r;
+	return decode(body, len, err, errlen, fill_expected_id, out, sizeof(*out));
 }
 
 int ap_decode_more_resources(const char *body, size_t len, bool *cpu, bool *memory,
 			     struct ap_uuid *expected, char *err, size_t errlen)
 {
-	struct ap_uuid id = { { 0 } };
-	bool want_cpu = false, want_memory = false;
-	struct dec dc;
-	json_t *o = begin(&dc, body, len, err, errlen);
-	int r = o ? 0 : -EINVAL;
+	struct more_resources m;
+	int r = decode(body, len, err, errlen, fill_more_resources, &m, sizeof(m));
 
-	if (r == 0)
-		r = get_bool(&dc, o, "cpu", &want_cpu);
-	if (r == 0)
-		r = get_bool(&dc, o, "memory", &want_memory);
-	if (r == 0)
-		r = get_uuid(&dc, o, "expectedID", &id);
-	json_decref(o);
 	if (r == 0) {
-		*cpu = want_cpu;
-		*memory = want_memory;
-		*expected = id;
+		*cpu = m.cpu;
+		*memory = m.memory;
+		*expected = m.expected;
 	}
 	return r;
 }
