@@ -10,8 +10,9 @@
  *
  * Conventions: functions return 0 or a negative errno.  Decoders return
  * -EINVAL and write a short reason naming the field into err (errlen bytes,
- * always NUL-terminated), leaving their outputs untouched.  Encoders return a malloc'd NUL-terminated
- * string (caller frees) or NULL on allocation failure.
+ * always NUL-terminated), leaving their outputs untouched.  Encoders
+ * return a malloc'd NUL-terminated string (caller frees) or NULL on
+ * allocation failure.
  */
 #ifndef AGENT_PROTO_H
 #define AGENT_PROTO_H

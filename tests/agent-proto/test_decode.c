@@ -224,7 +224,8 @@ static void test_resource_quantities(void **state)
 
 	for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]); i++) {
 		snprintf(body, sizeof(body), "{\"data\":{%s,\"id\":{\"agentID\":\"%s\"}},"
-			 "\"sequenceNumber\":9223372036854775807}", resources[i].data, agent_id_text);
+			 "\"sequenceNumber\":9223372036854775807}", resources[i].data,
+			 agent_id_text);
 		if (ap_decode_resource_msg(body, strlen(body), &m, err, sizeof(err)) != 0)
 			fail_msg("%s rejected: %s", body, err);
 		assert_int_equal(m.has_cpu, resources[i].has_cpu);
