@@ -83,6 +83,7 @@ int mc_parse_kb_field(const char *buf, size_t len, const char *key, uint64_t *by
 	size_t keylen = key ? strlen(key) : 0;
 	const char *end, *p = buf;
 	int found = -ENOENT;
+	uint64_t v = 0;
 
 	if (!buf || !bytes || keylen == 0)
 		return -EINVAL;
@@ -93,10 +94,12 @@ int mc_parse_kb_field(const char *buf, size_t len, const char *key, uint64_t *by
 		if ((size_t)(eol - p) > keylen && memcmp(p, key, keylen) == 0 && p[keylen] == ':') {
 			if (found != -ENOENT)
 				return -EINVAL; /* repeated: which one is true? */
-			found = parse_kb_value(p + keylen + 1, eol, bytes);
+			found = parse_kb_value(p + keylen + 1, eol, &v);
 		}
 		p = next_line(eol, end);
 	}
+	if (found == 0)
+		*bytes = v;
 	return found;
 }
 
