@@ -178,12 +178,13 @@ static int parse_psi_token(const char *p, const char *end, struct psi_line *line
 	static const char *const keys[] = { "avg10", "avg60", "avg300", "total" };
 	const char *eq = memchr(p, '=', (size_t)(end - p));
 	double ignored;
-	size_t i;
+	size_t i, klen;
 
 	if (!eq)
 		return -EINVAL;
+	klen = (size_t)(eq - p);
 	for (i = 0; i < 4; i++)
-		if (strlen(keys[i]) == (size_t)(eq - p) && memcmp(p, keys[i], (size_t)(eq - p)) == 0)
+		if (strlen(keys[i]) == klen && memcmp(p, keys[i], klen) == 0)
 			break;
 	if (i == 4)
 		return 0; /* a field a newer kernel added: not ours to judge */

@@ -250,7 +250,8 @@ struct bounds_case {
 static void test_bounds(void **state)
 {
 	const struct bounds_case cases[] = {
-		{ "fits", { { "postgres", 512, 0 }, { "filecache", 128, 640 }, { "system", 256, 0 } },
+		{ "fits", { { "postgres", 512, 0 }, { "filecache", 128, 640 },
+		  { "system", 256, 0 } },
 		  3, 1000, 0, 0, 896, NULL },
 		{ "fits exactly", { { "postgres", 512, 0 }, { "filecache", 128, 0 },
 		  { "system", 256, 0 } }, 3, 896, 0, 0, 896, NULL },
@@ -263,7 +264,8 @@ static void test_bounds(void **state)
 		{ "min equals firm", { { "filecache", 100, 100 } }, 1, 100, 0, 0, 100, NULL },
 		{ "sum overflows", { { "a", M, 0 }, { "b", 1, 0 } }, 2, M, -ENOSPC, 1, M, "b" },
 		{ "none", { { NULL, 0, 0 } }, 0, 0, 0, 0, 0, NULL },
-		{ "zero minimums, zero total", { { "a", 0, 0 }, { "b", 0, 0 } }, 2, 0, 0, 0, 0, NULL },
+		{ "zero minimums, zero total", { { "a", 0, 0 }, { "b", 0, 0 } }, 2, 0, 0, 0, 0,
+		  NULL },
 		{ "unnamed", { { "a", 1, 0 }, { NULL, 5, 0 } }, 2, 3, -ENOSPC, 1, 6, "#1" },
 	};
 

@@ -82,7 +82,8 @@ struct meminfo_case {
 };
 
 static const struct meminfo_case meminfo_cases[] = {
-	{ "both", "MemTotal: 4 kB\nMemFree: 1 kB\nMemAvailable: 3 kB\n", 0, true, true, 4096, 3072 },
+	{ "both", "MemTotal: 4 kB\nMemFree: 1 kB\nMemAvailable: 3 kB\n", 0, true, true, 4096,
+	  3072 },
 	{ "no available", "MemTotal: 4 kB\n", -ENODATA, true, false, 4096, 0 },
 	{ "no total", "MemAvailable: 3 kB\n", -ENODATA, false, true, 0, 3072 },
 	{ "torn after total", "MemTotal: 4 kB\nMemAvailable: 3", -ENODATA, true, false, 4096, 0 },

@@ -138,6 +138,16 @@ static struct mc_sampler *new_sampler(const struct mc_sampler_config *cfg, struc
 	return s;
 }
 
+/* A new sampler, started and polled for up to ms. */
+static struct mc_sampler *run_new(const struct mc_sampler_config *cfg, struct rec *r, uint64_t ms)
+{
+	struct mc_sampler *s = new_sampler(cfg, r);
+
+	assert_int_equal(mc_sampler_start(s), 0);
+	run_loop(s, r, ms);
+	return s;
+}
+
 static void write_cgroup(void)
 {
 	put_file("memory.current", "12345678\n");
@@ -206,9 +216,7 @@ static void test_rewrite_meminfo_in_place(void **state)
 	put_file("meminfo", "MemTotal: 1000 kB\nMemFree: 1 kB\nMemAvailable: 500 kB\n");
 	r.rewrite_text = "MemTotal: 2000 kB\nMemFree: 1 kB\nMemAvailable: 1500 kB\n";
 	cfg.meminfo_path = tmp_path(path, sizeof(path), "meminfo");
-	s = new_sampler(&cfg, &r);
-	assert_int_equal(mc_sampler_start(s), 0);
-	run_loop(s, &r, 1000);
+	s = run_new(&cfg, &r, 1000);
 	assert_int_equal(r.calls, 2);
 	assert_true(r.last.mem.mem_total_ok && r.last.mem.mem_total == 2000 * 1024);
 	assert_true(r.last.mem.mem_available == 1500 * 1024);
@@ -234,7 +242,8 @@ static void test_coalescing(void **state)
 	print_message("%zu callbacks in %llu ms\n", r.calls, (unsigned long long)elapsed);
 	assert_true(r.calls >= 4 && r.calls < MAX_CALLS);
 	for (size_t i = 1; i < r.calls; i++) {
-		print_message("  +%llu ms, missed %llu\n", (unsigned long long)(r.ts[i] - r.ts[i - 1]),
+		print_message("  +%llu ms, missed %llu\n",
+			      (unsigned long long)(r.ts[i] - r.ts[i - 1]),
 			      (unsigned long long)r.missed[i]);
 		/* No catch-up burst: ms timestamps, so allow 1 ms of rounding. */
 		assert_true(r.ts[i] - r.ts[i - 1] + 1 >= interval / 2);
@@ -287,9 +296,7 @@ static void test_error_hook(void **state)
 
 	(void)state;
 	/* Goes on after an error. */
-	s = new_sampler(&cfg, &r);
-	assert_int_equal(mc_sampler_start(s), 0);
-	run_loop(s, &r, 1000);
+	s = run_new(&cfg, &r, 1000);
 	assert_int_equal(r.calls, 3);
 	assert_int_equal(r.errors, 3);
 	assert_int_equal(r.last_err, -EIO);
@@ -300,9 +307,7 @@ static void test_error_hook(void **state)
 	/* Stops on the first error when asked to. */
 	cfg.stop_on_error = true;
 	r = (struct rec){ .ret = -EPIPE };
-	s = new_sampler(&cfg, &r);
-	assert_int_equal(mc_sampler_start(s), 0);
-	run_loop(s, &r, 150);
+	s = run_new(&cfg, &r, 150);
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.errors, 1);
 	assert_int_equal(r.last_err, -EPIPE);
@@ -322,9 +327,7 @@ static void test_stop_and_interval_inside_callback(void **state)
 	struct mc_sampler *s;
 
 	(void)state;
-	s = new_sampler(&cfg, &r);
-	assert_int_equal(mc_sampler_start(s), 0);
-	run_loop(s, &r, 150);
+	s = run_new(&cfg, &r, 150);
 	assert_int_equal(r.calls, 2);
 	assert_false(mc_sampler_running(s));
 	assert_int_equal(r.errors, 0);
