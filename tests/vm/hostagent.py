@@ -4,8 +4,8 @@ autoscaler-agent (protocol v2.0, agent-protocol.md §4–§7):
 
 - serves GET /id, POST /resume, /suspend, /try-upscale on 127.0.0.1 (the
   guest reaches it as 10.0.2.2), answering AgentMessage bodies with one
-  sequence counter; every call is recorded, /try-upscale calls are also
-  queued for the caller, who decides how to grow the VM;
+  sequence counter; every call is recorded, /try-upscale calls that name
+  this agent are also queued for the caller, who decides how to grow the VM;
 - calls the informant's /register, /health-check, /upscale, /downscale,
   /unregister through the port QEMU forwards.
 
@@ -65,8 +65,6 @@ class HostAgent:
     def _record(self, call):
         with self._lock:
             self.calls.append(call)
-        if call.path == "/try-upscale":
-            self.try_upscales.put(call)
 
     # ---- requests to the informant ----------------------------------------
 
@@ -133,13 +131,16 @@ def _handler(agent):
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = None
-            agent._record(Call(method, self.path, body))
+            call = Call(method, self.path, body)
+            agent._record(call)
             if self.path != path or body is None:
                 return self._reply(400, "bad JSON")
             if path in expects_id and body.get("expectedID") != agent.id:
                 return self._reply(404, f'AgentID "{body.get("expectedID")}" not found')
             msg = {"data": {"agentID": agent.id}, "sequenceNumber": agent.next_seq()}
             self._reply(200, json.dumps(msg, separators=(",", ":")))
+            if path == "/try-upscale":
+                agent.try_upscales.put(call)
 
         def do_GET(self):
             if self.path != "/id":
