@@ -9,6 +9,7 @@ Prints "vm: N passed, N failed"; exit 0 if all passed, 77 if the machine
 cannot run a VM at all, 1 otherwise.
 """
 import argparse
+import http.client
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmlib  # noqa: E402
-from hostagent import HostAgent  # noqa: E402
+from hostagent import HostAgent, http_request  # noqa: E402
 from vmlib import MIB, GuestError, log  # noqa: E402
 
 CG = "/sys/fs/cgroup/neon-postgres"
@@ -138,12 +139,11 @@ class Story:
             if self.vm.run("test -e /run/vmi.rc")[0] == 0:
                 break
             try:
-                probe = HostAgent(self.vm.informant_port)
-                status, _ = probe.request("GET", "/status", {}, timeout=2)
-                probe.close()
+                status, _ = http_request(("127.0.0.1", self.vm.informant_port), "GET",
+                                         "/status", {}, timeout=2)
                 if status == 200 and self.vm.read_file(f"{CG}/memory.max").strip() != "max":
                     break
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 pass
             time.sleep(0.2)
         up = self.vm.run("test -e /run/vmi.rc")[0] != 0
@@ -369,7 +369,8 @@ def main():
     except vmlib.Skip as e:
         print(f"vm: SKIP: {e}", flush=True)
         return 77
-    except (GuestError, OSError, TimeoutError, ValueError, AttributeError) as e:
+    except (GuestError, OSError, TimeoutError, ValueError, AttributeError,
+            http.client.HTTPException) as e:
         checks.check("test ran to the end", False, f"{type(e).__name__}: {e}")
     finally:
         signal.alarm(0)

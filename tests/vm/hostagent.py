@@ -31,6 +31,23 @@ def quantity(nbytes):
     return str(nbytes)
 
 
+def http_request(addr, method, path, body, timeout=10.0):
+    """(status, decoded JSON body or text) of one request to addr (host, port)."""
+    conn = http.client.HTTPConnection(*addr, timeout=timeout)
+    try:
+        conn.request(method, path, body=json.dumps(body, separators=(",", ":")))
+        resp = conn.getresponse()
+        data = resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+    if resp.status == 200:
+        try:
+            return resp.status, json.loads(data)
+        except ValueError:
+            pass
+    return resp.status, data
+
+
 class Call:
     def __init__(self, method, path, body):
         self.method, self.path, self.body = method, path, body
@@ -69,20 +86,7 @@ class HostAgent:
     # ---- requests to the informant ----------------------------------------
 
     def request(self, method, path, body, timeout=10.0):
-        """(status, decoded JSON body or text) of one request."""
-        conn = http.client.HTTPConnection(*self.informant, timeout=timeout)
-        try:
-            conn.request(method, path, body=json.dumps(body, separators=(",", ":")))
-            resp = conn.getresponse()
-            data = resp.read().decode(errors="replace")
-        finally:
-            conn.close()
-        if resp.status == 200:
-            try:
-                return resp.status, json.loads(data)
-            except ValueError:
-                pass
-        return resp.status, data
+        return http_request(self.informant, method, path, body, timeout)
 
     def desc(self):
         return {"agentID": self.id, "agentServeAddr": self.advertise,
