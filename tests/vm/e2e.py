@@ -187,7 +187,8 @@ class Story:
         t_try = time.monotonic()
         events = self.vm.read_file(f"{CG}/memory.events")
         self.c.check("the workload raised memory.events high",
-                     int(re.search(r"^high (\d+)", events, re.M).group(1)) > 0, events.strip())
+                     int(re.search(r"^high (\d+)", events, re.M).group(1)) > 0,
+                     events.strip().replace("\n", ", "))
         if not self.c.check("the informant sent /try-upscale", call is not None
                             and call.body.get("memory") is True
                             and call.body.get("expectedID") == self.agent.id,
@@ -303,9 +304,9 @@ class Story:
         want = limits_for(announced, m)
         # Whether the daemon re-reads MemTotal on its own is its choice;
         # noted, not checked.  What is checked: the agent's next /upscale.
-        self.wait_limits(want, timeout=3)
+        self.wait_limits(want, timeout=2)
         log(f"limits {'followed' if self.limits() == want else 'did not follow'} the arrived "
-            "memory without a new /upscale within 3 s")
+            "memory without a new /upscale within 2 s")
         status, body = self.agent.upscale(announced)
         self.c.check("/upscale after the DIMM arrived answers 200", status == 200,
                      f"{status} {body}")
