@@ -81,7 +81,7 @@ int pgtest_cluster_start(const char *const *conf_lines, char *skip_reason, size_
 	if (rc == 77) {
 		cl.started = false;
 		pgtest_cluster_stop();
-		snprintf(skip_reason, len, "pg-cluster.sh: PostgreSQL is not installed here");
+		snprintf(skip_reason, len, "pg-cluster.sh cannot run PostgreSQL here (its reason is printed above)");
 		return 77;
 	}
 	if (rc != 0 || !cl.connstr[0]) {
@@ -104,11 +104,18 @@ const char *pgtest_connstr(void)
 	return cl.connstr;
 }
 
+static void quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 char *pgtest_query(const char *sql, char *err, size_t errlen)
 {
 	PGconn *c = PQconnectdb(cl.connstr);
 	char *value = NULL;
 
+	PQsetNoticeProcessor(c, quiet, NULL);
 	if (PQstatus(c) != CONNECTION_OK) {
 		snprintf(err, errlen, "%s", PQerrorMessage(c));
 		PQfinish(c);
