@@ -168,6 +168,16 @@ void pgtest_wait_setting(const char *name, const char *want)
 	fail_msg("%s is \"%s\" after 5 s, want \"%s\" (%s)", name, last, want, err);
 }
 
+void pgtest_alter_system(const char *name, const char *value)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "ALTER SYSTEM SET %s = '%s'", name, value);
+	pgtest_exec(sql);
+	pgtest_exec("SELECT pg_reload_conf()");
+	pgtest_wait_setting(name, value);
+}
+
 int pgtest_wait_app_connections_gone(void)
 {
 	char err[512] = "";

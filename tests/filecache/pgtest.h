@@ -28,8 +28,10 @@ char *pgtest_query(const char *sql, char *err, size_t errlen);
 /* Polls (new connection each time, ≤ 5 s) until current_setting(name)
  * equals want; fails the test otherwise. */
 void pgtest_wait_setting(const char *name, const char *want);
-/* Runs statements as the superuser (ALTER SYSTEM ...; then reload). */
+/* Runs one statement as the superuser; fails the test on error. */
 void pgtest_exec(const char *sql);
+/* ALTER SYSTEM SET name = 'value', reload, wait until it is visible. */
+void pgtest_alter_system(const char *name, const char *value);
 /* Rows in pg_stat_activity for PGTEST_APP, polled until 0 (≤ 5 s). */
 int pgtest_wait_app_connections_gone(void);
 

@@ -66,9 +66,7 @@ static void set_and_check(struct fc *fc, uint64_t bytes, uint64_t want_bytes)
 static void test_read_size(void **state)
 {
 	NEED_POSTGRES();
-	pgtest_exec("ALTER SYSTEM SET neon.file_cache_size_limit = '64MB'");
-	pgtest_exec("SELECT pg_reload_conf()");
-	pgtest_wait_setting("neon.file_cache_size_limit", "64MB");
+	pgtest_alter_system("neon.file_cache_size_limit", "64MB");
 
 	struct fc *fc = new_fc(NULL, NULL, NULL);
 	struct pgtest_result res = { 0 };
@@ -112,9 +110,7 @@ static void test_resize_up_down(void **state)
 static void test_upper_bound_caps(void **state)
 {
 	NEED_POSTGRES();
-	pgtest_exec("ALTER SYSTEM SET neon.max_file_cache_size = '512MB'");
-	pgtest_exec("SELECT pg_reload_conf()");
-	pgtest_wait_setting("neon.max_file_cache_size", "512MB");
+	pgtest_alter_system("neon.max_file_cache_size", "512MB");
 
 	struct fc *fc = new_fc(NULL, NULL, NULL);
 	struct pgtest_result res = { 0 };
@@ -127,9 +123,7 @@ static void test_upper_bound_caps(void **state)
 	set_and_check(fc, 100 * FC_MIB, 100 * FC_MIB); /* below the bound: as asked */
 	fc_free(fc);
 
-	pgtest_exec("ALTER SYSTEM RESET neon.max_file_cache_size");
-	pgtest_exec("SELECT pg_reload_conf()");
-	pgtest_wait_setting("neon.max_file_cache_size", "1TB");
+	pgtest_alter_system("neon.max_file_cache_size", "1TB");
 }
 
 /* A bound that is not one non-negative integer, or does not exist. */
