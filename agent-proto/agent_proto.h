@@ -10,8 +10,9 @@
  *
  * Conventions: functions return 0 or a negative errno.  Decoders return
  * -EINVAL and write a short reason naming the field into err (errlen bytes,
- * always NUL-terminated).  Encoders return a malloc'd NUL-terminated
- * string (caller frees) or NULL on allocation failure.
+ * always NUL-terminated), leaving their outputs untouched.  Encoders
+ * return a malloc'd NUL-terminated string (caller frees) or NULL on
+ * allocation failure.
  */
 #ifndef AGENT_PROTO_H
 #define AGENT_PROTO_H
@@ -61,7 +62,8 @@ void ap_version_name(uint32_t v, char *out, size_t outlen);
 /* ---- quantities --------------------------------------------------------- */
 
 /* Kubernetes quantity ("4Gi", "1536Mi", "250m", "1e3", "3221225472") to a
- * byte/unit count rounded up.  -EINVAL if malformed, negative or > UINT64. */
+ * byte/unit count rounded up, computed exactly.  -EINVAL if malformed or
+ * negative (or more than 64 significant digits), -ERANGE if > UINT64_MAX. */
 int ap_quantity_parse(const char *s, uint64_t *out);
 /* Same, in thousandths (for cpu: "250m" -> 250, "2" -> 2000). */
 int ap_quantity_parse_milli(const char *s, uint64_t *out);
@@ -73,6 +75,8 @@ void ap_quantity_format_milli(uint64_t milli, char *out, size_t outlen);
 /* bytes / MiB as Go's strconv.FormatFloat(x, 'g', -1, 64):
  * 659, 600.25, 559.0000009536743, 1.234567e+06. */
 void ap_format_mib(uint64_t bytes, char *out, size_t outlen);
+/* Any double the same way ("-0.5", "1e+21", "NaN", "+Inf"). */
+void ap_format_float_g(double x, char *out, size_t outlen);
 
 /* ---- messages ------------------------------------------------------------ */
 
@@ -139,7 +143,14 @@ int ap_decode_expected_id(const char *body, size_t len, struct ap_uuid *out, cha
 int ap_decode_more_resources(const char *body, size_t len, bool *cpu, bool *memory,
 			     struct ap_uuid *expected, char *err, size_t errlen);
 
-/* Encoders: exact wire bytes, Go escaping (\u003c for '<', …). */
+/* Empty: a JSON object (members ignored), e.g. the 200 body of
+ * /health-check and /upscale and the request body of GET /id. */
+int ap_decode_empty(const char *body, size_t len, char *err, size_t errlen);
+
+/* Encoders: exact wire bytes, Go escaping (\u003c for '<', …).  NULL also
+ * when a string is not valid UTF-8 or a sequence number exceeds INT64_MAX
+ * (jansson's integers are signed). */
+char *ap_encode_empty(void);                                  /* {} */
 char *ap_encode_agent_desc(const struct ap_agent_desc *d);
 char *ap_encode_agent_ident(const struct ap_uuid *id);       /* bare, /health-check */
 char *ap_encode_agent_ident_msg(const struct ap_agent_ident_msg *m);

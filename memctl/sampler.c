@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sampler.c — periodic memory sampler on a timerfd that the caller polls.
+ *
+ * Every source file stays open and is re-read with pread() into one buffer
+ * owned by the sampler, so a tick costs a few syscalls and no allocation.
+ * A file that is missing or fails is closed and retried at a low rate; its
+ * fields are simply not OK meanwhile.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "memctl.h"
+
+enum { SRC_MEMINFO, SRC_STATUS, SRC_CG_CURRENT, SRC_CG_MAX, SRC_PSI, SRC_COUNT };
+
+struct source {
+	char *path;             /* NULL: not configured, never read */
+	int fd;                 /* -1: not open */
+	uint64_t retry_at_ms;   /* when to try opening it again */
+};
+
+struct mc_sampler {
+	struct source src[SRC_COUNT];
+	int tfd;
+	uint64_t interval_ms;
+	bool immediate, stop_on_error;
+	bool running, in_callback;
+	unsigned arm_seq;       /* bumped on every timerfd_settime */
+	mc_sample_fn on_sample;
+	mc_error_fn on_error;
+	void *arg;
+	/* Large enough for /proc/self/status (~1.5 KiB) and meminfo many
+	 * times over; a longer file is parsed as far as it was read. */
+	char buf[8192];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	/* CLOCK_MONOTONIC cannot fail with a valid pointer. */
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void report(struct mc_sampler *s, int err, const char *what)
+{
+	if (s->on_error)
+		s->on_error(s->arg, err, what);
+}
+
+static void source_close(struct source *src, uint64_t now)
+{
+	if (src->fd >= 0)
+		close(src->fd);
+	src->fd = -1;
+	src->retry_at_ms = now + MC_SAMPLER_REOPEN_MS;
+}
+
+/* Reads the whole source (up to the buffer size) into s->buf.  Returns the
+ * byte count or -errno; never blocks on a regular, proc or cgroup file. */
+static ssize_t source_read(struct mc_sampler *s, struct source *src, uint64_t now)
+{
+	ssize_t n;
+
+	if (!src->path)
+		return -ENOENT;
+	if (src->fd < 0) {
+		if (now < src->retry_at_ms)
+			return -EAGAIN;
+		src->fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (src->fd < 0) {
+			int e = -errno;
+
+			source_close(src, now);
+			return e;
+		}
+	}
+	do
+		n = pread(src->fd, s->buf, sizeof(s->buf), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		int e = -errno;
+
+		/* E.g. the cgroup was removed: reopening later is the only way
+		 * back. */
+		source_close(src, now);
+		return e;
+	}
+	return n;
+}
+
+static void take_sample(struct mc_sampler *s, struct mc_sample *out)
+{
+	uint64_t now = now_ms();
+	ssize_t n;
+
+	memset(out, 0, sizeof(*out));
+	out->ts_ms = now;
+	/* The parsers write a value only when it is valid, so a field that is
+	 * not OK stays 0 and its flag false. */
+	n = source_read(s, &s->src[SRC_MEMINFO], now);
+	if (n >= 0)
+		(void)mc_parse_meminfo(s->buf, (size_t)n, &out->mem);
+	n = source_read(s, &s->src[SRC_STATUS], now);
+	if (n >= 0)
+		out->rss_ok = mc_parse_kb_field(s->buf, (size_t)n, "VmRSS", &out->rss) == 0;
+	n = source_read(s, &s->src[SRC_CG_CURRENT], now);
+	if (n >= 0)
+		out->cg_current_ok =
+			mc_parse_u64_value(s->buf, (size_t)n, false, &out->cg_current) == 0;
+	n = source_read(s, &s->src[SRC_CG_MAX], now);
+	if (n >= 0)
+		out->cg_max_ok = mc_parse_u64_value(s->buf, (size_t)n, true, &out->cg_max) == 0;
+	n = source_read(s, &s->src[SRC_PSI], now);
+	if (n >= 0)
+		(void)mc_parse_psi(s->buf, (size_t)n, &out->psi);
+}
+
+static int arm(struct mc_sampler *s, uint64_t first_ns)
+{
+	struct itimerspec its = {
+		.it_interval = { .tv_sec = (time_t)(s->interval_ms / 1000),
+				 .tv_nsec = (long)(s->interval_ms % 1000) * 1000000 },
+		.it_value = { .tv_sec = (time_t)(first_ns / 1000000000),
+			      .tv_nsec = (long)(first_ns % 1000000000) },
+	};
+
+	if (timerfd_settime(s->tfd, 0, &its, NULL) < 0)
+		return -errno;
+	s->arm_seq++;
+	return 0;
+}
+
+/* path = dir/file, or file alone when dir is NULL. */
+static int source_init(struct source *src, const char *dir, const char *file, char *err,
+		       size_t errlen)
+{
+	int len = dir ? snprintf(NULL, 0, "%s/%s", dir, file) : snprintf(NULL, 0, "%s", file);
+
+	if (len < 0 || len >= PATH_MAX)
+		return mc_fail(err, errlen, -ENAMETOOLONG, "sampler: path too long: %s/%s",
+			       dir ? dir : "", file);
+	src->path = malloc((size_t)len + 1);
+	if (!src->path)
+		return mc_fail(err, errlen, -ENOMEM, "sampler: out of memory");
+	if (dir)
+		(void)snprintf(src->path, (size_t)len + 1, "%s/%s", dir, file);
+	else
+		(void)snprintf(src->path, (size_t)len + 1, "%s", file);
+	return 0;
+}
+
+static int sources_init(struct mc_sampler *s, const struct mc_sampler_config *cfg, char *err,
+			size_t errlen)
+{
+	const char *dir = cfg->cgroup_dir;
+	const char *psi = cfg->psi_path ? cfg->psi_path
+			  : dir		? "memory.pressure"
+					: "/proc/pressure/memory";
+	int r;
+
+	r = source_init(&s->src[SRC_MEMINFO], NULL,
+			cfg->meminfo_path ? cfg->meminfo_path : "/proc/meminfo", err, errlen);
+	if (r == 0)
+		r = source_init(&s->src[SRC_STATUS], NULL,
+				cfg->proc_status_path ? cfg->proc_status_path
+						      : "/proc/self/status",
+				err, errlen);
+	if (r == 0 && dir)
+		r = source_init(&s->src[SRC_CG_CURRENT], dir, "memory.current", err, errlen);
+	if (r == 0 && dir)
+		r = source_init(&s->src[SRC_CG_MAX], dir, "memory.max", err, errlen);
+	if (r == 0)
+		r = source_init(&s->src[SRC_PSI], cfg->psi_path ? NULL : dir, psi, err, errlen);
+	return r;
+}
+
+int mc_sampler_new(const struct mc_sampler_config *cfg, mc_sample_fn on_sample,
+		   mc_error_fn on_error, void *arg, struct mc_sampler **out,
+		   char *err, size_t errlen)
+{
+	struct mc_sampler *s;
+	int r;
+
+	if (!cfg || !on_sample || !out)
+		return mc_fail(err, errlen, -EINVAL, "sampler: missing config or callback");
+	if (cfg->interval_ms < MC_SAMPLER_INTERVAL_MIN_MS ||
+	    cfg->interval_ms > MC_SAMPLER_INTERVAL_MAX_MS)
+		return mc_fail(err, errlen, -EINVAL,
+			       "sampler: interval %llu ms is outside %d..%d ms",
+			       (unsigned long long)cfg->interval_ms, MC_SAMPLER_INTERVAL_MIN_MS,
+			       MC_SAMPLER_INTERVAL_MAX_MS);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return mc_fail(err, errlen, -ENOMEM, "sampler: out of memory");
+	for (int i = 0; i < SRC_COUNT; i++)
+		s->src[i].fd = -1;
+	s->interval_ms = cfg->interval_ms;
+	s->immediate = cfg->immediate;
+	s->stop_on_error = cfg->stop_on_error;
+	s->on_sample = on_sample;
+	s->on_error = on_error;
+	s->arg = arg;
+	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->tfd < 0) {
+		int e = errno;
+
+		r = mc_fail(err, errlen, -e, "sampler: timerfd_create: %s", strerror(e));
+		free(s);
+		return r;
+	}
+	r = sources_init(s, cfg, err, errlen);
+	if (r < 0) {
+		mc_sampler_free(s);
+		return r;
+	}
+	/* Open now so that the first tick does not pay for it; a file that is
+	 * missing is retried later, not treated as an error. */
+	for (int i = 0; i < SRC_COUNT; i++)
+		(void)source_read(s, &s->src[i], 0);
+	*out = s;
+	return 0;
+}
+
+void mc_sampler_free(struct mc_sampler *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < SRC_COUNT; i++) {
+		if (s->src[i].fd >= 0)
+			close(s->src[i].fd);
+		free(s->src[i].path);
+	}
+	if (s->tfd >= 0)
+		close(s->tfd);
+	free(s);
+}
+
+int mc_sampler_fd(const struct mc_sampler *s)
+{
+	return s->tfd;
+}
+
+int mc_sampler_start(struct mc_sampler *s)
+{
+	int r = arm(s, s->immediate ? 1 : s->interval_ms * 1000000);
+
+	if (r < 0)
+		return r;
+	s->running = true;
+	return 0;
+}
+
+int mc_sampler_stop(struct mc_sampler *s)
+{
+	struct itimerspec off = { { 0, 0 }, { 0, 0 } };
+
+	/* Disarming also zeroes the expiration count: nothing stays due. */
+	if (timerfd_settime(s->tfd, 0, &off, NULL) < 0)
+		return -errno;
+	s->arm_seq++;
+	s->running = false;
+	return 0;
+}
+
+bool mc_sampler_running(const struct mc_sampler *s)
+{
+	return s->running;
+}
+
+int mc_sampler_set_interval(struct mc_sampler *s, uint64_t interval_ms)
+{
+	if (interval_ms < MC_SAMPLER_INTERVAL_MIN_MS || interval_ms > MC_SAMPLER_INTERVAL_MAX_MS)
+		return -EINVAL;
+	s->interval_ms = interval_ms;
+	return s->running ? arm(s, interval_ms * 1000000) : 0;
+}
+
+int mc_sampler_read(struct mc_sampler *s, struct mc_sample *out)
+{
+	take_sample(s, out);
+	return 0;
+}
+
+/* Whether the tick being handled came so late (several expirations, or the
+ * last one more than half a period ago) that keeping the timer's phase
+ * would put the next tick too close to this one. */
+static bool tick_is_late(const struct mc_sampler *s, uint64_t expirations)
+{
+	struct itimerspec left;
+	uint64_t left_ns;
+
+	if (expirations > 1)
+		return true;
+	if (timerfd_gettime(s->tfd, &left) < 0)
+		return true; /* re-phasing is the safe side */
+	left_ns = (uint64_t)left.it_value.tv_sec * 1000000000 + (uint64_t)left.it_value.tv_nsec;
+	return left_ns <= s->interval_ms * 1000000 / 2;
+}
+
+int mc_sampler_process(struct mc_sampler *s)
+{
+	struct mc_sample sample;
+	uint64_t expirations;
+	unsigned seq;
+	ssize_t n;
+	bool late;
+	int r;
+
+	if (s->in_callback)
+		return -EBUSY; /* callbacks run serially, never nested */
+	n = read(s->tfd, &expirations, sizeof(expirations));
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		r = -errno;
+		report(s, r, "read timerfd");
+		return r;
+	}
+	if (n != sizeof(expirations) || expirations == 0) {
+		report(s, -EIO, "read timerfd");
+		return -EIO;
+	}
+	if (!s->running)
+		return 0;
+	late = tick_is_late(s, expirations);
+	take_sample(s, &sample);
+	sample.missed = expirations - 1;
+	seq = s->arm_seq;
+	s->in_callback = true;
+	r = s->on_sample(s->arg, &sample);
+	s->in_callback = false;
+	if (r < 0) {
+		report(s, r, "on_sample");
+		if (s->stop_on_error)
+			return mc_sampler_stop(s);
+	}
+	/* Re-phase from now unless the callback stopped or re-armed us. */
+	if (late && s->running && seq == s->arm_seq) {
+		r = arm(s, s->interval_ms * 1000000);
+		if (r < 0) {
+			report(s, r, "re-arm timerfd");
+			return r;
+		}
+	}
+	return 0;
+}
