@@ -26,15 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-
-/* cgroup.h arrives with the cgroup library; until then only the one
- * function used here is declared.  Replace with a plain include. */
-#if __has_include("cgroup.h")
 #include "cgroup.h"
-#else
-int cg_thaw_path(const char *root, const char *name, char *err, size_t errlen);
-#endif
+#include "log.h"
 
 struct sup {
 	const struct supervisor_opts *o;
