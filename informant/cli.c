@@ -176,7 +176,7 @@ void cli_usage(FILE *out)
 		"  --help, -h            print this help and exit\n"
 		"  -cgroup NAME          manage the cgroup NAME under [cgroup] root\n"
 		"  -pgconnstr CONNSTR    size the Postgres file cache over this connection\n"
-		"  -auto-restart[=BOOL]  run the daemon as a child that is restarted when it exits\n"
+		"  -auto-restart[=BOOL]  run the daemon as a child, restarted when it exits\n"
 		"\n"
 		"Flags take one or two dashes, and -flag=value or -flag value.  Flags override\n"
 		"the config file.  Exit status: 0 after a clean shutdown, 1 on a runtime\n"
@@ -197,8 +197,8 @@ static int copy_override(char *dst, size_t cap, const char *value, const char *f
 	size_t len = strlen(value);
 
 	if (len >= cap) {
-		snprintf(err, errlen, "-%s: value is %zu bytes long — at most %zu are allowed", flag,
-			 len, cap - 1);
+		snprintf(err, errlen, "-%s: value is %zu bytes long — at most %zu are allowed",
+			 flag, len, cap - 1);
 		return -EINVAL;
 	}
 	memcpy(dst, value, len + 1);
@@ -210,15 +210,15 @@ int cli_apply(const struct cli *cli, struct config *c, char *err, size_t errlen)
 	int r;
 
 	if (cli->cgroup_set) {
-		r = copy_override(c->cgroup.name, sizeof(c->cgroup.name), cli->cgroup, "cgroup", err,
-				  errlen);
+		r = copy_override(c->cgroup.name, sizeof(c->cgroup.name), cli->cgroup, "cgroup",
+				  err, errlen);
 		if (r < 0)
 			return r;
 		c->cgroup.enabled = true;
 	}
 	if (cli->pgconnstr_set) {
-		r = copy_override(c->filecache.connstr, sizeof(c->filecache.connstr), cli->pgconnstr,
-				  "pgconnstr", err, errlen);
+		r = copy_override(c->filecache.connstr, sizeof(c->filecache.connstr),
+				  cli->pgconnstr, "pgconnstr", err, errlen);
 		if (r < 0)
 			return r;
 		c->filecache.enabled = true;

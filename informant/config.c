@@ -202,7 +202,10 @@ static bool cgname_ok(const char *s)
 	while (*p) {
 		size_t len = strcspn(p, "/");
 
-		if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+		bool dot = len == 1 && p[0] == '.';
+		bool dotdot = len == 2 && p[0] == '.' && p[1] == '.';
+
+		if (len == 0 || dot || dotdot)
 			return false;
 		p += len;
 		if (*p == '/' && *++p == '\0')

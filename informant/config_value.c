@@ -89,8 +89,9 @@ int config_parse_size(const char *s, uint64_t *bytes)
 
 int config_parse_duration_ms(const char *s, uint64_t *ms)
 {
-	return parse_with_unit(s, duration_units, sizeof(duration_units) / sizeof(duration_units[0]),
-			       ms);
+	size_t n = sizeof(duration_units) / sizeof(duration_units[0]);
+
+	return parse_with_unit(s, duration_units, n, ms);
 }
 
 int config_parse_bool(const char *s, bool *out)
@@ -214,8 +215,8 @@ static int parse_string(const struct config_key *k, char *field, const char *val
 
 	unquote(value, &start, &len);
 	if (len >= k->cap) {
-		snprintf(err, errlen, "value is %zu bytes long — at most %zu bytes are allowed", len,
-			 k->cap - 1);
+		snprintf(err, errlen, "value is %zu bytes long — at most %zu bytes are allowed",
+			 len, k->cap - 1);
 		return -EINVAL;
 	}
 	memcpy(field, start, len);
@@ -239,14 +240,14 @@ int config_key_parse(const struct config_key *k, struct config *c, const char *v
 	case CK_SIZE:
 		r = config_parse_size(value, (uint64_t *)field);
 		if (r < 0)
-			snprintf(err, errlen, "\"%s\" is not a size — use a byte count or a number "
-				 "with K, KiB, M, MiB, G or GiB (e.g. 100MiB)", value);
+			snprintf(err, errlen, "\"%s\" is not a size — use a byte count or a "
+				 "number with K, KiB, M, MiB, G or GiB (e.g. 100MiB)", value);
 		return r < 0 ? -EINVAL : 0;
 	case CK_DUR:
 		r = config_parse_duration_ms(value, (uint64_t *)field);
 		if (r < 0)
-			snprintf(err, errlen, "\"%s\" is not a duration — use a whole number with "
-				 "ms, s, m or h (e.g. 250ms, 5s)", value);
+			snprintf(err, errlen, "\"%s\" is not a duration — use a whole number "
+				 "with ms, s, m or h (e.g. 250ms, 5s)", value);
 		return r < 0 ? -EINVAL : 0;
 	case CK_DBL:
 		r = config_parse_double(value, (double *)field);
@@ -257,8 +258,8 @@ int config_key_parse(const struct config_key *k, struct config *c, const char *v
 		r = config_parse_listen(value, c->server.listen_host, sizeof(c->server.listen_host),
 					&c->server.listen_port);
 		if (r < 0)
-			snprintf(err, errlen, "\"%s\" is not host:port — use IPv4:port, name:port or "
-				 "[IPv6]:port with a port from 1 to 65535", value);
+			snprintf(err, errlen, "\"%s\" is not host:port — use IPv4:port, "
+				 "name:port or [IPv6]:port with a port from 1 to 65535", value);
 		return r;
 	case CK_LEVEL:
 		r = log_level_parse(value, (enum log_level *)field);
@@ -269,7 +270,8 @@ int config_key_parse(const struct config_key *k, struct config *c, const char *v
 	case CK_FORMAT:
 		r = log_format_parse(value, (enum log_format *)field);
 		if (r < 0)
-			snprintf(err, errlen, "\"%s\" is not a log format — use json or text", value);
+			snprintf(err, errlen, "\"%s\" is not a log format — use json or text",
+				 value);
 		return r;
 	case CK_STR:
 	case CK_PATH:

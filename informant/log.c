@@ -245,7 +245,8 @@ static bool put_text_string(struct line *l, const char *s)
 static void format_double(char *out, size_t outlen, double d, bool json)
 {
 	if (!isfinite(d)) {
-		snprintf(out, outlen, "%s", json ? "null" : isnan(d) ? "NaN" : d > 0 ? "+Inf" : "-Inf");
+		snprintf(out, outlen, "%s",
+			 json ? "null" : isnan(d) ? "NaN" : d > 0 ? "+Inf" : "-Inf");
 		return;
 	}
 	snprintf(out, outlen, "%.15g", d);

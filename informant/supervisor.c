@@ -89,8 +89,8 @@ static void thaw(const struct sup *s)
 		log_event(LOG_ERROR, "supervisor: cannot thaw the cgroup", LF_STR("detail", err),
 			  LF_END);
 	else
-		log_event(LOG_DEBUG, "supervisor: cgroup thawed", LF_STR("cgroup", s->o->cgroup_name),
-			  LF_END);
+		log_event(LOG_DEBUG, "supervisor: cgroup thawed",
+			  LF_STR("cgroup", s->o->cgroup_name), LF_END);
 }
 
 static int arm_timer(const struct sup *s, uint64_t ms)
@@ -165,12 +165,15 @@ static void on_child_exit(struct sup *s, int status)
 	if (WIFSIGNALED(status)) {
 		const char *name = sigabbrev_np(WTERMSIG(status));
 
-		log_event(LOG_WARN, "supervisor: daemon killed by a signal", LF_I64("pid", s->child),
-			  LF_STR("signal", name ? name : "?"), LF_U64("uptime_ms", uptime), LF_END);
-	} else {
-		log_event(WEXITSTATUS(status) == 0 ? LOG_INFO : LOG_WARN, "supervisor: daemon exited",
-			  LF_I64("pid", s->child), LF_I64("status", WEXITSTATUS(status)),
+		log_event(LOG_WARN, "supervisor: daemon killed by a signal",
+			  LF_I64("pid", s->child), LF_STR("signal", name ? name : "?"),
 			  LF_U64("uptime_ms", uptime), LF_END);
+	} else {
+		enum log_level level = WEXITSTATUS(status) == 0 ? LOG_INFO : LOG_WARN;
+
+		log_event(level, "supervisor: daemon exited", LF_I64("pid", s->child),
+			  LF_I64("status", WEXITSTATUS(status)), LF_U64("uptime_ms", uptime),
+			  LF_END);
 	}
 	s->child = 0;
 	thaw(s);
@@ -205,7 +208,8 @@ static void on_stop_signal(struct sup *s, int sig)
 		  LF_I64("pid", s->child), LF_U64("kill_after_ms", s->o->kill_grace_ms), LF_END);
 	(void)kill(s->child, sig);
 	if (!s->stopping && arm_timer(s, s->o->kill_grace_ms) < 0)
-		log_event(LOG_ERROR, "supervisor: cannot arm the kill timer", LF_ERR(-errno), LF_END);
+		log_event(LOG_ERROR, "supervisor: cannot arm the kill timer", LF_ERR(-errno),
+			  LF_END);
 	s->stopping = true;
 }
 
@@ -225,8 +229,8 @@ static void on_signal(struct sup *s)
 		case SIGHUP:
 			if (s->child)
 				(void)kill(s->child, SIGHUP);
-			log_event(LOG_INFO, "supervisor: SIGHUP", LF_BOOL("forwarded", s->child != 0),
-				  LF_END);
+			log_event(LOG_INFO, "supervisor: SIGHUP",
+				  LF_BOOL("forwarded", s->child != 0), LF_END);
 			break;
 		}
 	}

@@ -18,7 +18,6 @@
 #include "cli.h"
 
 #define ARGV(...) ((char *[]){ "vm-informant", __VA_ARGS__, NULL })
-#define ARGC(a) ((int)(sizeof(a) / sizeof(a[0])) - 1)
 
 static int parse(struct cli *cli, char **argv, char *err, size_t errlen)
 {
@@ -84,7 +83,8 @@ static void test_booleans(void **state)
 		{ "-auto-restart=1", 1 }, { "-auto-restart=t", 1 }, { "-auto-restart=T", 1 },
 		{ "-auto-restart=TRUE", 1 }, { "-auto-restart=True", 1 },
 		{ "-auto-restart=false", 0 }, { "-auto-restart=0", 0 }, { "-auto-restart=f", 0 },
-		{ "-auto-restart=F", 0 }, { "-auto-restart=FALSE", 0 }, { "-auto-restart=False", 0 },
+		{ "-auto-restart=F", 0 }, { "-auto-restart=FALSE", 0 },
+		{ "-auto-restart=False", 0 },
 		{ "-auto-restart=yes", -1 }, { "-auto-restart=tRuE", -1 }, { "-auto-restart=", -1 },
 	};
 	struct cli cli;

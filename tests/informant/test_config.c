@@ -301,8 +301,8 @@ static void test_ranges(void **state)
 		struct config c;
 		int r;
 
-		snprintf(text, sizeof(text), "# leading comment\n[%s]\n%s = %s\n", t->section, t->key,
-			 t->value);
+		snprintf(text, sizeof(text), "# leading comment\n[%s]\n%s = %s\n", t->section,
+			 t->key, t->value);
 		r = load_text(&c, text, path, err, sizeof(err));
 		if ((r == 0) != t->ok)
 			fail_msg("[%s] %s = %s: expected %s, got %d (%s)", t->section, t->key,
@@ -350,7 +350,8 @@ static void test_value_parsers(void **state)
 		int r = config_parse_size(sizes[i].text, &v);
 
 		if (sizes[i].want == UINT64_MAX ? r == 0 : (r != 0 || v != sizes[i].want))
-			fail_msg("size \"%s\": r=%d v=%llu", sizes[i].text, r, (unsigned long long)v);
+			fail_msg("size \"%s\": r=%d v=%llu", sizes[i].text, r,
+				 (unsigned long long)v);
 	}
 	for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
 		int r = config_parse_duration_ms(durations[i].text, &v);
@@ -372,8 +373,10 @@ struct error_case {
 };
 
 static const struct error_case error_cases[] = {
-	{ "[server]\nmax_body_bytes = 10XB\n", ":2: [server] max_body_bytes: \"10XB\" is not a size" },
-	{ "[agent]\n\nupscale_timeout = 5\n", ":3: [agent] upscale_timeout: \"5\" is not a duration" },
+	{ "[server]\nmax_body_bytes = 10XB\n",
+	  ":2: [server] max_body_bytes: \"10XB\" is not a size" },
+	{ "[agent]\n\nupscale_timeout = 5\n",
+	  ":3: [agent] upscale_timeout: \"5\" is not a duration" },
 	{ "[server]\nmetrics = maybe\n", ":2: [server] metrics: \"maybe\" is not a boolean" },
 	{ "[predict]\ncritical_ratio = nan\n", ":2: [predict] critical_ratio: \"nan\" is not" },
 	{ "[filecache]\nspread_factor = 0x1p-1\n", ":2: [filecache] spread_factor:" },
@@ -395,7 +398,9 @@ static void test_errors_name_file_and_line(void **state)
 		char path[256], err[1024], want[512];
 		struct config c;
 
-		assert_int_equal(load_text(&c, error_cases[i].text, path, err, sizeof(err)), -EINVAL);
+		int r = load_text(&c, error_cases[i].text, path, err, sizeof(err));
+
+		assert_int_equal(r, -EINVAL);
 		snprintf(want, sizeof(want), "%s%s", path, error_cases[i].want);
 		if (strncmp(err, want, strlen(want)) != 0)
 			fail_msg("case %zu: got \"%s\", want prefix \"%s\"", i, err, want);
@@ -503,7 +508,8 @@ static void test_filecache_vectors(void **state)
 static void test_redaction(void **state)
 {
 	static const struct { const char *in, *out; } cases[] = {
-		{ "dbname=postgres user=u password=secret", "dbname=postgres user=u password=xxxxx" },
+		{ "dbname=postgres user=u password=secret",
+		  "dbname=postgres user=u password=xxxxx" },
 		{ "password = 'sec ret\\' x' host=h", "password = xxxxx host=h" },
 		{ "PASSWORD=s", "PASSWORD=xxxxx" },
 		{ "dbname=postgres", "dbname=postgres" },

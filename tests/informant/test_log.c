@@ -57,7 +57,8 @@ static void emit_fields(void)
 {
 	log_setup(LOG_DEBUG, LOG_FORMAT_JSON);
 	log_event(LOG_INFO, "agent registered", LF_STR("agent_id", "a-1"),
-		  LF_U64("memory_bytes", 5368709120u), LF_I64("delta", -5), LF_MS("duration_ms", 12.5),
+		  LF_U64("memory_bytes", 5368709120u), LF_I64("delta", -5),
+		  LF_MS("duration_ms", 12.5),
 		  LF_BOOL("ok", true), LF_DBL("ratio", 0.1), LF_ERR(-ENOENT), LF_END);
 }
 
@@ -118,7 +119,8 @@ static void test_json_escaping(void **state)
 	assert_non_null(msg);
 	/* Valid characters come back unchanged, invalid bytes as U+FFFD. */
 	assert_non_null(strstr(msg, "quote\" backslash\\ nl\n tab\t cr\r bell\a del\x7f bad"));
-	assert_non_null(strstr(msg, "bad\xef\xbf\xbd\xef\xbf\xbd utf8 caf\xc3\xa9 overlong\xef\xbf\xbd"));
+	assert_non_null(strstr(msg, "bad\xef\xbf\xbd\xef\xbf\xbd utf8 caf\xc3\xa9 "
+				    "overlong\xef\xbf\xbd"));
 	assert_non_null(strstr(msg, "cut\xef\xbf\xbd"));
 	assert_int_equal(json_object_size(j), 3 + 5);
 	assert_true(json_is_null(json_object_get(j, "nan")));
@@ -214,7 +216,8 @@ static void test_text_format(void **state)
 
 	assert_int_equal(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z INFO "
 				 "agent registered agent_id=a-1 note=\"two words\" empty=\"\" "
-				 "q=\"say \\\\\"hi\\\\\"\\\\n\" bytes=42 ms=1\\.5 ok=false nan=NaN\n$",
+				 "q=\"say \\\\\"hi\\\\\"\\\\n\" bytes=42 ms=1\\.5 ok=false "
+				 "nan=NaN\n$",
 				 REG_EXTENDED | REG_NOSUB), 0);
 	if (regexec(&re, out, 0, NULL, 0) != 0)
 		fail_msg("unexpected text line: %s", out);

@@ -167,7 +167,9 @@ static void nth_start(const char *log, int n, int *pid, long long *ms, char *env
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f)) {
 		if (strncmp(line, "start ", 6) == 0 && n-- == 0) {
-			assert_int_equal(sscanf(line, "start %d %lld %15s %15s", pid, ms, env, in), 4);
+			int got = sscanf(line, "start %d %lld %15s %15s", pid, ms, env, in);
+
+			assert_int_equal(got, 4);
 			fclose(f);
 			return;
 		}
