@@ -181,7 +181,7 @@ void memory_size_cache(struct memory *m, uint64_t bytes, const char *reason)
 
 int memory_upscale(struct memory *m, uint64_t vm_bytes, memory_done_fn done, void *arg)
 {
-	char status[AP_STATUS_MAX];
+	char status[sizeof(((struct downscale_plan *)0)->status) + 64];
 
 	if (!memory_managed(m)) {
 		done(arg, 200, "{}");
