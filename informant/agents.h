@@ -132,4 +132,16 @@ bool agents_get(const struct agents *s, size_t i, struct agents_info *out);
 bool agents_current(const struct agents *s, struct agents_info *out);
 bool agents_wish_pending(const struct agents *s);
 
+/* ---- the daemon's wiring (agents_loop.c) ----------------------------------
+ * The set on the informant's loop: calls through an ap_client whose fd is in
+ * the loop, agents_tick() from a loop timer, time from loop_now_ms(). */
+struct loop;
+struct agents_loop;
+
+int agents_loop_new(struct loop *loop, const struct agents_timeouts *t, struct metrics *m,
+		    struct agents_loop **out);
+struct agents *agents_loop_agents(struct agents_loop *al);
+/* Frees the set first (pending registrations get 503), then the client. */
+void agents_loop_free(struct agents_loop *al);
+
 #endif
