@@ -6,7 +6,7 @@
  * closely enough to find every value libpq would use as a password, and
  * errs towards hiding too much: on malformed key=value input everything
  * from the first error on is replaced, and in a URL the user info ends at
- * the last '@' before the query.
+ * the last '@' before the first '/'.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -160,10 +160,11 @@ static void redact_url(const char *url, size_t prefix_len, struct out_buf *o)
 {
 	put(o, url, prefix_len);
 	const char *rest = url + prefix_len;
-	const char *query = strchr(rest, '?');
-	const char *auth_end = query ? query : rest + strlen(rest);
+	const char *slash = strchr(rest, '/');
+	const char *auth_end = slash ? slash : rest + strlen(rest);
 
-	/* The last '@' before the query ends the user info. */
+	/* libpq takes the user info up to an '@' before the first '/'; the
+	 * last such '@' also covers an unencoded '@' in the password. */
 	const char *at = NULL;
 	for (const char *q = rest; q < auth_end; q++)
 		if (*q == '@')
@@ -173,14 +174,18 @@ static void redact_url(const char *url, size_t prefix_len, struct out_buf *o)
 		if (colon) {
 			put(o, rest, (size_t)(colon + 1 - rest));
 			put_str(o, MASK);
-			rest = at;
+		} else {
+			put(o, rest, (size_t)(at - rest));
 		}
+		rest = at;
 	}
-	put(o, rest, (size_t)(auth_end - rest));
-	if (query) {
-		put(o, "?", 1);
-		redact_query(query + 1, o);
+	const char *query = strchr(rest, '?');
+	if (!query) {
+		put_str(o, rest);
+		return;
 	}
+	put(o, rest, (size_t)(query + 1 - rest));
+	redact_query(query + 1, o);
 }
 
 int fc_connstr_redact(const char *in, char *out, size_t outlen)
