@@ -292,7 +292,8 @@ int sim_upscale(struct sim *s, uint64_t to, struct sim_reply *rep)
 	if (r == 0 && rep->status == 200)
 		s->n.upscales_ok++;
 	sim_event(s, "upscale-sent", "{s:s,s:s,s:I,s:s}", "from", qfrom, "to", qto, "status",
-		  (json_int_t)rep->status, r == 0 ? (rep->body ? rep->body : "") : rep->err);
+		  (json_int_t)rep->status, "reply",
+		  r == 0 ? (rep->body ? rep->body : "") : rep->err);
 	if (r == 0 && rep->status == 400)
 		sim_restart_locked(s, "upscale answered 400");
 	pthread_mutex_unlock(&s->lock);

@@ -201,8 +201,8 @@ class MemoryTest(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 0.5)
         wait_until(lambda: child_pid(d.proc.pid) not in (None, child), timeout=5,
                    what="a new child")
-        wait_until(lambda: d.request("GET", "/status")[0] == 200, timeout=5,
-                   what="the new child serving")
+        wait_until(d.serving, timeout=5, what="the new child serving")
+        self.assertEqual(d.request("GET", "/status")[0], 200)
         self.assertEqual(d.stop(signal.SIGTERM), 0)
         self.assertEqual(self.cg.read("cgroup.freeze"), "0")
 

@@ -80,8 +80,10 @@ class FakeCgroup:
             return f.read().strip()
 
     def read_int(self, fname):
+        """The value, None for "max" or for a read that caught the daemon
+        between truncating and writing the plain file (cgroupfs is atomic)."""
         v = self.read(fname)
-        return None if v == "max" else int(v)
+        return None if v in ("max", "") else int(v)
 
     def write(self, fname, text):
         rewrite_in_place(os.path.join(self.dir, fname), text)
@@ -206,12 +208,12 @@ class Daemon:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)
         try:
-            wait_until(self._serving, timeout=10, what="daemon to serve on %d" % self.port)
+            wait_until(self.serving, timeout=10, what="daemon to serve on %d" % self.port)
         except AssertionError:
             self.stop()
             raise AssertionError("daemon did not start; log:\n" + self.logs())
 
-    def _serving(self):
+    def serving(self):
         if self.proc.poll() is not None:
             raise AssertionError("daemon exited with %s; log:\n%s" % (self.proc.returncode,
                                                                      self.logs()))
@@ -251,7 +253,7 @@ class Daemon:
                 pass
         return recs
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
