@@ -145,7 +145,8 @@ static enum MHD_Result queue(struct server_req *r)
 	MHD_destroy_response(resp);
 	if (ret != MHD_YES)
 		log_event(LOG_DEBUG, "MHD refused the answer", LF_U64("status", r->status),
-			  LF_BOOL("dispatched", r->dispatched), LF_U64("body_so_far", r->len), LF_END);
+			  LF_BOOL("dispatched", r->dispatched), LF_U64("body_so_far", r->len),
+			  LF_END);
 	return ret;
 }
 
@@ -186,7 +187,8 @@ static bool precheck(struct server *s, struct server_req *r, const char *url, co
 	if (s->token[0] &&
 	    !http_auth_ok(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 						      MHD_HTTP_HEADER_AUTHORIZATION), s->token)) {
-		server_req_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vm-informant\"");
+		server_req_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				  "Bearer realm=\"vm-informant\"");
 		server_respond_text(r, 401, "Unauthorized");
 		return true;
 	}
@@ -373,7 +375,8 @@ static int open_listener(const struct server_options *o, int *fd_out, int *famil
 	snprintf(port, sizeof(port), "%u", o->port);
 	r = getaddrinfo(o->host && o->host[0] ? o->host : NULL, port, &hints, &res);
 	if (r != 0) {
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", o->host, o->port, gai_strerror(r));
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", o->host, o->port,
+			 gai_strerror(r));
 		return -EADDRNOTAVAIL;
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -180,7 +180,7 @@ def check_metrics_and_auth(tmp):
         assert headers["Content-Type"].startswith("text/plain; version=0.0.4"), headers
         sample = re.compile(r'^vm_informant_[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? \S+$')
         for line in text.splitlines():
-            assert line.startswith("# HELP ") or line.startswith("# TYPE ") or sample.match(line), line
+            assert line.startswith(("# HELP ", "# TYPE ")) or sample.match(line), line
         assert "vm_informant_agents_registered 0" in text
         assert 'vm_informant_http_requests_total{endpoint="other",status="401"}' in text, text
         status, headers, text = request(port, "GET", "/status", headers=auth)

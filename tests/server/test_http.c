@@ -227,7 +227,8 @@ static void test_wrong_method(void **state)
 	assert_status(r, "HTTP/1.1 405");
 	assert_string_equal(body_of(r), "request method must be POST");
 	assert_null(strstr(r, "Allow:"));
-	r = request(e, &x, "POST /later HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 2\r\n\r\n{}");
+	r = request(e, &x, "POST /later HTTP/1.1\r\nHost: a\r\n" CLOSE
+			   "Content-Length: 2\r\n\r\n{}");
 	assert_string_equal(body_of(r), "request method must be PUT");
 	assert_int_equal(e->m.requests_total[EP_UPSCALE][metrics_status_slot(405)], 1);
 }
@@ -268,7 +269,8 @@ static void test_answer_later(void **state)
 	struct exchange x;
 	const char *r;
 
-	r = request(e, &x, "PUT /later HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 2\r\n\r\n{}");
+	r = request(e, &x, "PUT /later HTTP/1.1\r\nHost: a\r\n" CLOSE
+			   "Content-Length: 2\r\n\r\n{}");
 	assert_status(r, "HTTP/1.1 200");
 	assert_string_equal(body_of(r), "{\"late\":true}");
 	assert_int_equal(e->done_calls, 1);
