@@ -160,7 +160,8 @@ void agents_tick(struct agents *s)
 	while (i < s->n) {
 		struct agent *a = s->v[i];
 
-		if (a->state != AGENT_REGISTERED || a->token[SLOT_CHECK] || now < a->next_check_ms) {
+		if (a->state != AGENT_REGISTERED || a->token[SLOT_CHECK] ||
+		    now < a->next_check_ms) {
 			i++;
 			continue;
 		}

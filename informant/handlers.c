@@ -143,7 +143,8 @@ static bool scale_allowed(struct handlers_ctx *ctx, struct server_req *r,
 		return false;
 	}
 	if (msg->memory_bytes == 0 || msg->memory_bytes > HANDLERS_MAX_MEMORY_BYTES) {
-		snprintf(text, sizeof(text), "Invalid request: memory of %llu bytes is out of range",
+		snprintf(text, sizeof(text),
+			 "Invalid request: memory of %llu bytes is out of range",
 			 (unsigned long long)msg->memory_bytes);
 		server_respond_text(r, 400, text);
 		return false;

@@ -126,7 +126,8 @@ static void render_requests(struct buf *b, const struct metrics *m)
 				snprintf(status, sizeof(status), "%u", status_codes[k]);
 			else
 				snprintf(status, sizeof(status), "other");
-			put(b, "vm_informant_http_requests_total{endpoint=\"%s\",status=\"%s\"} %llu\n",
+			put(b, "vm_informant_http_requests_total"
+			       "{endpoint=\"%s\",status=\"%s\"} %llu\n",
 			    endpoint_names[e], status, (unsigned long long)m->requests_total[e][k]);
 		}
 	header(b, "http_request_duration_seconds", "histogram",
@@ -146,10 +147,10 @@ static void render_requests(struct buf *b, const struct metrics *m)
 				       "{endpoint=\"%s\",le=\"+Inf\"} %llu\n",
 				    ep, (unsigned long long)cum);
 		}
-		put(b, "vm_informant_http_request_duration_seconds_sum{endpoint=\"%s\"} %.17g\n", ep,
-		    m->latency_sum_seconds[e]);
-		put(b, "vm_informant_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n", ep,
-		    (unsigned long long)m->latency_count[e]);
+		put(b, "vm_informant_http_request_duration_seconds_sum{endpoint=\"%s\"} %.17g\n",
+		    ep, m->latency_sum_seconds[e]);
+		put(b, "vm_informant_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+		    ep, (unsigned long long)m->latency_count[e]);
 	}
 }
 
@@ -179,8 +180,8 @@ char *metrics_render(const struct metrics *m)
 	scalar_u(&b, "upscale_requests_predicted_total", "counter",
 		 "/try-upscale requests sent before any memory.high event.",
 		 m->upscale_requests_predicted_total);
-	scalar_u(&b, "upscale_requests_failed_total", "counter", "/try-upscale requests that failed.",
-		 m->upscale_requests_failed_total);
+	scalar_u(&b, "upscale_requests_failed_total", "counter",
+		 "/try-upscale requests that failed.", m->upscale_requests_failed_total);
 	scalar_u(&b, "upscales_granted_total", "counter", "/upscale requests applied.",
 		 m->upscales_granted_total);
 	scalar_u(&b, "downscales_accepted_total", "counter", "/downscale requests accepted.",

@@ -143,6 +143,10 @@ static enum MHD_Result queue(struct server_req *r)
 	r->resp = NULL;
 	ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
+	if (ret != MHD_YES)
+		log_event(LOG_DEBUG, "MHD refused the answer", LF_U64("status", r->status),
+			  LF_BOOL("dispatched", r->dispatched), LF_U64("body_so_far", r->len),
+			  LF_END);
 	return ret;
 }
 
@@ -170,7 +174,7 @@ static bool content_length_too_big(struct server *s, struct MHD_Connection *c)
 	return errno == ERANGE || (end != cl && n > s->max_body);
 }
 
-/* Everything decided before the body is read; true if r was answered. */
+/* Everything decided from the headers; true if r was answered. */
 static bool precheck(struct server *s, struct server_req *r, const char *url, const char *method)
 {
 	char clean[PATH_MAX_LEN + 3];
@@ -183,7 +187,8 @@ static bool precheck(struct server *s, struct server_req *r, const char *url, co
 	if (s->token[0] &&
 	    !http_auth_ok(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 						      MHD_HTTP_HEADER_AUTHORIZATION), s->token)) {
-		server_req_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vm-informant\"");
+		server_req_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				  "Bearer realm=\"vm-informant\"");
 		server_respond_text(r, 401, "Unauthorized");
 		return true;
 	}
@@ -223,7 +228,12 @@ static bool append_body(struct server_req *r, const char *data, size_t n)
 	char *p;
 
 	if (r->too_large || r->len + n > r->srv->max_body) {
+		/* Keep reading to the end (MHD cannot answer earlier) but store
+		 * nothing more. */
 		r->too_large = true;
+		free(r->body);
+		r->body = NULL;
+		r->len = 0;
 		return true;
 	}
 	p = realloc(r->body, r->len + n + 1);
@@ -236,6 +246,13 @@ static bool append_body(struct server_req *r, const char *data, size_t n)
 	return true;
 }
 
+/*
+ * MHD calls this once when the headers are in, once per piece of body, and
+ * once more when the body is complete.  MHD 0.9.75 refuses an answer while
+ * a body is still arriving, so even answers decided from the headers alone
+ * (401, 404, 405, 413 by Content-Length) are queued only at that last call;
+ * the body is discarded meanwhile, never stored beyond max_body_bytes.
+ */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -255,19 +272,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->start_ns = loop_now_ns();
 		*con_cls = r;
 		s->in_flight++;
-		return precheck(s, r, url, method) ? queue(r) : MHD_YES;
+		(void)precheck(s, r, url, method);
+		return MHD_YES;
 	}
-	if (r->resp)
-		return queue(r); /* answered while suspended */
 	if (*upload_data_size) {
-		if (!append_body(r, upload_data, *upload_data_size))
+		if (!r->status && !append_body(r, upload_data, *upload_data_size))
 			return MHD_NO;
 		*upload_data_size = 0;
-		if (!r->too_large)
-			return MHD_YES;
+		return MHD_YES;
 	}
+	if (r->resp)
+		return queue(r); /* decided early, or answered while suspended */
 	if (r->too_large) {
-		/* Answer now; MHD drops the rest of the body and the connection. */
 		snprintf(text, sizeof(text), "request body larger than %llu bytes",
 			 (unsigned long long)s->max_body);
 		server_respond_text(r, 413, text);
@@ -359,7 +375,8 @@ static int open_listener(const struct server_options *o, int *fd_out, int *famil
 	snprintf(port, sizeof(port), "%u", o->port);
 	r = getaddrinfo(o->host && o->host[0] ? o->host : NULL, port, &hints, &res);
 	if (r != 0) {
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", o->host, o->port, gai_strerror(r));
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", o->host, o->port,
+			 gai_strerror(r));
 		return -EADDRNOTAVAIL;
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -399,12 +416,12 @@ static int start_mhd(struct server *s, const struct server_options *o, int famil
 	if (family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
 				  MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 				  MHD_OPTION_CONNECTION_LIMIT, o->connection_limit,
 				  MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->connection_memory_limit,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
 				  MHD_OPTION_END);
 	if (!s->mhd)
 		return -EIO;

@@ -10,6 +10,11 @@
 
 /* jansson's set_new functions tolerate a NULL value (they fail), so one
  * check of the final dump catches every allocation failure. */
+static void set_u64(json_t *o, const char *key, uint64_t v)
+{
+	json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
 static json_t *agent_json(const struct agents_info *info, uint64_t now)
 {
 	json_t *o = json_object();
@@ -25,7 +30,7 @@ static json_t *agent_json(const struct agents_info *info, uint64_t now)
 		json_object_set_new(o, "current_for_seconds",
 				    json_real((double)(now - info->current_since_ms) / 1000.0));
 	json_object_set_new(o, "consecutive_failures", json_integer(info->failures));
-	json_object_set_new(o, "last_sequence_number", json_integer((json_int_t)info->last_seq));
+	set_u64(o, "last_sequence_number", info->last_seq);
 	return o;
 }
 
@@ -43,22 +48,16 @@ static json_t *config_json(const struct config *cfg)
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "max_body_bytes", json_integer((json_int_t)cfg->server.max_body_bytes));
+	set_u64(o, "max_body_bytes", cfg->server.max_body_bytes);
 	json_object_set_new(o, "auth", json_boolean(cfg->server.auth_token_file[0] != '\0'));
-	json_object_set_new(o, "id_check_interval_ms",
-			    json_integer((json_int_t)cfg->agent.id_check_interval_ms));
-	json_object_set_new(o, "resume_timeout_ms",
-			    json_integer((json_int_t)cfg->agent.resume_timeout_ms));
-	json_object_set_new(o, "suspend_timeout_ms",
-			    json_integer((json_int_t)cfg->agent.suspend_timeout_ms));
-	json_object_set_new(o, "upscale_timeout_ms",
-			    json_integer((json_int_t)cfg->agent.upscale_timeout_ms));
-	json_object_set_new(o, "oom_buffer_bytes", json_integer((json_int_t)cfg->cgroup.oom_buffer));
-	json_object_set_new(o, "memory_high_buffer_bytes",
-			    json_integer((json_int_t)cfg->cgroup.memory_high_buffer));
-	json_object_set_new(o, "sys_buffer_bytes", json_integer((json_int_t)cfg->system.sys_buffer));
-	json_object_set_new(o, "max_upscale_wait_ms",
-			    json_integer((json_int_t)cfg->cgroup.max_upscale_wait_ms));
+	set_u64(o, "id_check_interval_ms", cfg->agent.id_check_interval_ms);
+	set_u64(o, "resume_timeout_ms", cfg->agent.resume_timeout_ms);
+	set_u64(o, "suspend_timeout_ms", cfg->agent.suspend_timeout_ms);
+	set_u64(o, "upscale_timeout_ms", cfg->agent.upscale_timeout_ms);
+	set_u64(o, "oom_buffer_bytes", cfg->cgroup.oom_buffer);
+	set_u64(o, "memory_high_buffer_bytes", cfg->cgroup.memory_high_buffer);
+	set_u64(o, "sys_buffer_bytes", cfg->system.sys_buffer);
+	set_u64(o, "max_upscale_wait_ms", cfg->cgroup.max_upscale_wait_ms);
 	return o;
 }
 
@@ -70,11 +69,11 @@ static json_t *memory_json(const struct memory *m)
 	memory_get_status(m, &st);
 	json_object_set_new(o, "cgroup_managed", json_boolean(st.cgroup_managed));
 	json_object_set_new(o, "filecache_managed", json_boolean(st.filecache_managed));
-	json_object_set_new(o, "vm_bytes", json_integer((json_int_t)st.vm_bytes));
-	json_object_set_new(o, "mem_total_bytes", json_integer((json_int_t)st.mem_total_bytes));
-	json_object_set_new(o, "memory_current_bytes", json_integer((json_int_t)st.memory_current));
-	json_object_set_new(o, "memory_high_bytes", json_integer((json_int_t)st.memory_high));
-	json_object_set_new(o, "memory_max_bytes", json_integer((json_int_t)st.memory_max));
+	set_u64(o, "vm_bytes", st.vm_bytes);
+	set_u64(o, "mem_total_bytes", st.mem_total_bytes);
+	set_u64(o, "memory_current_bytes", st.memory_current);
+	set_u64(o, "memory_high_bytes", st.memory_high);
+	set_u64(o, "memory_max_bytes", st.memory_max);
 	json_object_set_new(o, "file_cache_bytes",
 			    st.file_cache_known ? json_integer((json_int_t)st.file_cache_bytes)
 						: json_null());

@@ -208,13 +208,19 @@ static bool no_current(struct fake *f)
 	return !agents_current(f->s, &info);
 }
 
-/* Register id fully and let it become current. */
-static void register_current(struct fake *f, const char *id, const char *addr)
+/* Register id and send its reply: it is now a candidate. */
+static void add_registered(struct fake *f, const char *id, const char *addr)
 {
 	do_register(f, id, addr, 1, 4);
 	finish_open(f, AP_CALL_ID, id, 0);
 	assert_int_equal(f->reg_status, 200);
 	agents_register_sent(f->s, U(id));
+}
+
+/* Register id fully and let it become current. */
+static void register_current(struct fake *f, const char *id, const char *addr)
+{
+	add_registered(f, id, addr);
 	finish_open(f, AP_CALL_RESUME, id, 0);
 	assert_true(is_current(f, id));
 }
@@ -234,7 +240,8 @@ static void test_register_becomes_current(void **state)
 	assert_int_equal(f->reg_answers, 1);
 	assert_int_equal(f->reg_status, 200);
 	assert_string_equal(f->reg_body,
-			    "{\"protoVersion\":4,\"metricsMethod\":{\"prometheus\":{\"port\":9100}}}");
+			    "{\"protoVersion\":4,"
+			    "\"metricsMethod\":{\"prometheus\":{\"port\":9100}}}");
 	/* D16: nothing is resumed before the reply has been sent. */
 	assert_null(open_call(f, AP_CALL_RESUME, A_ID));
 	assert_true(no_current(f));
@@ -255,7 +262,8 @@ static void test_register_errors(void **state)
 
 	do_register(f, A_ID, "10.0.0.1:1", 1, 3);
 	assert_int_equal(f->reg_status, 400);
-	assert_string_equal(f->reg_body, "Protocol version mismatch: Need v2.0 but got v1.0 to v1.2");
+	assert_string_equal(f->reg_body,
+			    "Protocol version mismatch: Need v2.0 but got v1.0 to v1.2");
 	assert_int_equal(open_calls(f), 0);
 
 	do_register(f, A_ID, "10.0.0.1:1", 1, 4);
@@ -301,9 +309,7 @@ static void test_switch_order_and_wish(void **state)
 	struct call *suspend;
 
 	register_current(f, A_ID, "10.0.0.1:1");
-	do_register(f, B_ID, "10.0.0.2:2", 1, 4);
-	finish_open(f, AP_CALL_ID, B_ID, 0);
-	agents_register_sent(f->s, U(B_ID));
+	add_registered(f, B_ID, "10.0.0.2:2");
 	suspend = open_call(f, AP_CALL_SUSPEND, A_ID);
 	assert_non_null(suspend);
 	assert_int_equal(suspend->timeout_ms, 5000);
@@ -339,9 +345,7 @@ static void test_resume_failure_falls_back(void **state)
 	struct agents_reply r;
 
 	register_current(f, A_ID, "10.0.0.1:1");
-	do_register(f, B_ID, "10.0.0.2:2", 1, 4);
-	finish_open(f, AP_CALL_ID, B_ID, 0);
-	agents_register_sent(f->s, U(B_ID));
+	add_registered(f, B_ID, "10.0.0.2:2");
 	finish_open(f, AP_CALL_SUSPEND, A_ID, 0);
 	finish_open(f, AP_CALL_RESUME, B_ID, -ETIMEDOUT);
 	/* D15: B is dropped and the suspended A is resumed, not left current. */
@@ -360,9 +364,7 @@ static void test_suspend_failure_drops_old(void **state)
 	struct agents_reply r;
 
 	register_current(f, A_ID, "10.0.0.1:1");
-	do_register(f, B_ID, "10.0.0.2:2", 1, 4);
-	finish_open(f, AP_CALL_ID, B_ID, 0);
-	agents_register_sent(f->s, U(B_ID));
+	add_registered(f, B_ID, "10.0.0.2:2");
 	finish_open(f, AP_CALL_SUSPEND, A_ID, -ETIMEDOUT);
 	agents_health_check(f->s, U(A_ID), &r);
 	assert_int_equal(r.status, 404);
@@ -375,12 +377,8 @@ static void test_newer_registration_during_switch(void **state)
 	struct fake *f = *state;
 
 	register_current(f, A_ID, "10.0.0.1:1");
-	do_register(f, B_ID, "10.0.0.2:2", 1, 4);
-	finish_open(f, AP_CALL_ID, B_ID, 0);
-	agents_register_sent(f->s, U(B_ID));
-	do_register(f, C_ID, "10.0.0.3:3", 1, 4);
-	finish_open(f, AP_CALL_ID, C_ID, 0);
-	agents_register_sent(f->s, U(C_ID));
+	add_registered(f, B_ID, "10.0.0.2:2");
+	add_registered(f, C_ID, "10.0.0.3:3");
 	/* One step at a time: no second /suspend, no /resume yet. */
 	assert_int_equal(open_calls(f), 1);
 	finish_open(f, AP_CALL_SUSPEND, A_ID, 0);
@@ -398,9 +396,7 @@ static void test_unregister_current_resumes_previous(void **state)
 	struct agents_reply r;
 
 	register_current(f, A_ID, "10.0.0.1:1");
-	do_register(f, B_ID, "10.0.0.2:2", 1, 4);
-	finish_open(f, AP_CALL_ID, B_ID, 0);
-	agents_register_sent(f->s, U(B_ID));
+	add_registered(f, B_ID, "10.0.0.2:2");
 	finish_open(f, AP_CALL_SUSPEND, A_ID, 0);
 	finish_open(f, AP_CALL_RESUME, B_ID, 0);
 
@@ -535,26 +531,25 @@ static void test_free_answers_pending_registration(void **state)
 	assert_true(f->calls[0].cancelled);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_register_becomes_current, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_register_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unregister_while_registering, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_switch_order_and_wish, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_resume_failure_falls_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_suspend_failure_drops_old, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_registration_during_switch, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_unregister_current_resumes_previous, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_drop_after_three_failed_checks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checks_do_not_run_early, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wish_rate_limit_and_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failed_try_upscale_keeps_wish, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_scaler, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_free_answers_pending_registration, setup,
-						teardown),
+		T(test_register_becomes_current),
+		T(test_register_errors),
+		T(test_unregister_while_registering),
+		T(test_switch_order_and_wish),
+		T(test_resume_failure_falls_back),
+		T(test_suspend_failure_drops_old),
+		T(test_newer_registration_during_switch),
+		T(test_unregister_current_resumes_previous),
+		T(test_drop_after_three_failed_checks),
+		T(test_checks_do_not_run_early),
+		T(test_wish_rate_limit_and_expiry),
+		T(test_failed_try_upscale_keeps_wish),
+		T(test_check_scaler),
+		T(test_free_answers_pending_registration),
 	};
 
 	log_setup(LOG_ERROR, LOG_FORMAT_TEXT);

@@ -32,7 +32,8 @@ static const struct { const char *in, *out; } clean_cases[] = {
 	{ "abc/def/..", "abc" }, { "abc/def/../..", "." }, { "/abc/def/../..", "/" },
 	{ "abc/def/../../..", ".." }, { "/abc/def/../../..", "/" },
 	{ "abc/def/../../../ghi/jkl/../../../mno", "../../mno" },
-	{ "abc/./../def", "def" }, { "abc//./../def", "def" }, { "abc/../../././../def", "../../def" },
+	{ "abc/./../def", "def" }, { "abc//./../def", "def" },
+	{ "abc/../../././../def", "../../def" },
 	{ "/a/../x", "/x" }, { "/..", "/" }, { "/.../x", "/.../x" },
 };
 
