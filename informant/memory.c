@@ -215,7 +215,6 @@ int memory_upscale(struct memory *m, uint64_t vm_bytes, memory_done_fn done, voi
 	m->vm_bytes = vm_bytes;
 	m->generation++;
 	m->metrics->vm_memory_bytes = vm_bytes;
-	m->metrics->upscales_granted_total++;
 	log_event(LOG_INFO, "upscale received", LF_U64("vm_bytes", vm_bytes), LF_END);
 	/* Start the cache first so the limits leave room for its target too. */
 	memory_size_cache(m, 0, "upscale");
