@@ -105,6 +105,23 @@ class SimulatedWorkload:
         self.cg.set_current(self.current)
 
 
+def readable(line):
+    """A daemon JSON log line as "msg key=value …" (sizes in MiB)."""
+    import json
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return line.strip()[:160]
+    parts = [rec.pop("msg", "")]
+    for k in ("ts", "level"):
+        rec.pop(k, None)
+    for k, v in rec.items():
+        if isinstance(v, int) and not isinstance(v, bool) and v >= MiB:
+            v = "%.0fMiB" % (v / MiB)
+        parts.append("%s=%s" % (k, v))
+    return " ".join(str(p) for p in parts)[:200]
+
+
 def find_memory_cgroup2():
     """A writable cgroup v2 mount offering the memory controller, or None."""
     try:
@@ -207,7 +224,7 @@ class Demo:
             return
         for line in data.splitlines():
             if any(k in line for k in keep):
-                self.say(name, line.strip()[:160])
+                self.say(name, readable(line))
 
     def tick(self, every=1.0):
         """Show what happened since the last tick, then a status line."""

@@ -212,6 +212,7 @@ int memory_upscale(struct memory *m, uint64_t vm_bytes, memory_done_fn done, voi
 			return 0;
 		}
 	}
+	pressure_refresh_mem_total(m);
 	m->vm_bytes = vm_bytes;
 	m->generation++;
 	m->metrics->vm_memory_bytes = vm_bytes;

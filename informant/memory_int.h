@@ -90,6 +90,9 @@ void pressure_stop(struct memory *m);
 void pressure_reconfigure(struct memory *m);
 /* The limits were rewritten: upscale = an /upscale arrived (thaw now). */
 void pressure_limits_written(struct memory *m, bool upscale);
+/* Read MemTotal now (an /upscale usually follows a hot-plug by a few ms,
+ * before the next sample). */
+void pressure_refresh_mem_total(struct memory *m);
 /* Thaw now if we froze it; logs loudly and retries on failure. */
 void pressure_thaw(struct memory *m, const char *why);
 

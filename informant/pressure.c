@@ -213,6 +213,18 @@ static void pressure_predict(struct memory *m, const struct mc_sample *s)
 		log_event(LOG_WARN, "predictive upscale request not sent", LF_END);
 }
 
+void pressure_refresh_mem_total(struct memory *m)
+{
+	struct mc_sample s;
+
+	if (!m->sampler || mc_sampler_read(m->sampler, &s) < 0 || !s.mem.mem_total_ok)
+		return;
+	if (s.mem.mem_total != m->mem_total)
+		log_event(LOG_INFO, "MemTotal changed", LF_U64("from", m->mem_total),
+			  LF_U64("to", s.mem.mem_total), LF_END);
+	m->mem_total = s.mem.mem_total;
+}
+
 static void pressure_mem_total(struct memory *m, const struct mc_sample *s)
 {
 	if (!s->mem.mem_total_ok || s->mem.mem_total == m->mem_total)
