@@ -156,6 +156,8 @@ def man_keys(text):
     `.B key = default` lines."""
     keys, section = {}, None
     for line in text.splitlines():
+        if line.startswith(".SH"):
+            section = None  # the key list ends with CONFIGURATION
         m = re.match(r"\.SS \[(\w+)\]$", line)
         if m:
             section = m.group(1)
