@@ -24,18 +24,11 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, exit_status, skip
+
 BUILD = os.environ.get("VMI_BUILD_DIR", "build")
 SOURCE = os.environ.get("VMI_SOURCE_DIR", ".")
 TIMEOUT = 60
-failures = []
-skips = []
-
-
-def check(ok, what):
-    print(("ok - " if ok else "FAIL - ") + what)
-    if not ok:
-        failures.append(what)
-    return ok
 
 
 def run(argv, **kw):
@@ -135,37 +128,39 @@ def check_man(path):
     return text
 
 
-def parse_ini(text):
-    """{(section, key): value} of INI text; comments and blank lines dropped."""
-    values, section = {}, None
+def scan_keys(text, header, entry, reset=None):
+    """(section, key, value) for each line matching the regex entry below a
+    line matching header; a line starting with reset ends the section."""
+    section = None
     for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#;":
-            continue
-        m = re.match(r"\[(\w+)\]$", line)
+        if reset and line.startswith(reset):
+            section = None
+        m = re.match(header, line)
         if m:
             section = m.group(1)
             continue
-        key, _, value = line.partition("=")
-        values[(section, key.strip())] = re.split(r"\s[#;]", value)[0].strip()
-    return values
+        m = re.match(entry, line)
+        if m and section:
+            yield section, m.group(1), (m.group(2) or "").strip()
+
+
+def parse_ini(text):
+    """{(section, key): value} of INI text, without comments."""
+    return {(s, k): re.split(r"\s[#;]", " " + v)[0].strip()
+            for s, k, v in scan_keys(text, r"\s*\[(\w+)\]", r"\s*(\w+)\s*=(.*)")}
 
 
 def man_keys(text):
-    """{(section, key): default} from the man page's `.SS [section]` /
-    `.B key = default` lines."""
-    keys, section = {}, None
-    for line in text.splitlines():
-        if line.startswith(".SH"):
-            section = None  # the key list ends with CONFIGURATION
-        m = re.match(r"\.SS \[(\w+)\]$", line)
-        if m:
-            section = m.group(1)
-            continue
-        m = re.match(r"\.B (\w+) =(?: (.*))?$", line)
-        if m and section:
-            keys[(section, m.group(1))] = (m.group(2) or "").replace("\\-", "-").strip()
-    return keys
+    """{(section, key): default} from the man page's `.SS [section]` and
+    `.B key = default` lines; the list ends at the next .SH."""
+    return {(s, k): v.replace("\\-", "-")
+            for s, k, v in scan_keys(text, r"\.SS \[(\w+)\]$", r"\.B (\w+) =(?: (.*))?$",
+                                     reset=".SH")}
+
+
+def documented_keys(text):
+    """(section, key) pairs an INI text mentions, set or commented out."""
+    return {(s, k) for s, k, _ in scan_keys(text, r"\s*\[(\w+)\]", r"\s*[#;]?\s*(\w+)\s*=()")}
 
 
 def check_config(binary, path, what):
@@ -173,20 +168,6 @@ def check_config(binary, path, what):
     check(r.returncode == 0, "--check-config accepts the %s (exit %d) %s"
           % (what, r.returncode, r.stderr.strip()))
     return parse_ini(r.stdout)
-
-
-def documented_keys(text):
-    """(section, key) pairs an INI text mentions, set or commented out."""
-    keys, section = set(), None
-    for line in text.splitlines():
-        m = re.match(r"\s*\[(\w+)\]", line)
-        if m:
-            section = m.group(1)
-            continue
-        m = re.match(r"\s*[#;]?\s*(\w+)\s*=", line)
-        if m and section:
-            keys.add((section, m.group(1)))
-    return keys
 
 
 def check_configs(paths, defaults, man_text, tmp):
@@ -202,7 +183,7 @@ def check_configs(paths, defaults, man_text, tmp):
           "NeonVM config: supervisor mode, cgroup neon-postgres")
 
     if not os.path.exists(paths["example"]):
-        skips.append("the example config has not landed in deploy/ yet")
+        skip("the example config has not landed in deploy/ yet")
         return
     example = check_config(binary, paths["example"], "installed example config")
     check(example == defaults, "the example config leaves every key at its default")
@@ -257,16 +238,10 @@ def main():
         if defaults:
             check_configs(paths, defaults, man_text, destdir)
         else:
-            skips.append("the installed vm-informant has no working --help/--check-config "
+            skip("the installed vm-informant has no working --help/--check-config "
                          "yet (daemon not landed)")
 
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    if skips:
-        print("SKIP: " + "; ".join(skips))
-        return 77
-    return 0
+    return exit_status()
 
 
 if __name__ == "__main__":

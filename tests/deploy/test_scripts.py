@@ -20,18 +20,12 @@ import sys
 import tempfile
 import time
 
+from checks import check, exit_status, skip
+
 SOURCE = os.environ.get("VMI_SOURCE_DIR", ".")
 SCRIPTS = os.path.join(SOURCE, "deploy", "neonvm")
 SETUP = os.path.join(SCRIPTS, "cgroup-setup.sh")
 RUN_IN = os.path.join(SCRIPTS, "run-in-cgroup.sh")
-failures = []
-
-
-def check(ok, what):
-    print(("ok - " if ok else "FAIL - ") + what)
-    if not ok:
-        failures.append(what)
-    return ok
 
 
 def sh(script, *args, root=None):
@@ -173,8 +167,8 @@ def cgroup2_root():
 def test_real():
     root = cgroup2_root()
     if os.geteuid() != 0 or not root:
-        print("SKIP: needs root and a writable cgroup v2 mount")
-        return 77
+        skip("needs root and a writable cgroup v2 mount")
+        return exit_status()
     name = "vmi-deploy-test-%d" % os.getpid()
     path = os.path.join(root, name)
     os.mkdir(path)
@@ -191,7 +185,7 @@ def test_real():
             except OSError:
                 time.sleep(0.02)
     check(not os.path.exists(path), "test cgroup removed")
-    return 1 if failures else 0
+    return exit_status()
 
 
 def main():
@@ -205,10 +199,7 @@ def main():
         test_setup_creates(tmp)
         test_setup_refusals(tmp)
         test_run_in(tmp)
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    return 0
+    return exit_status()
 
 
 if __name__ == "__main__":
