@@ -233,7 +233,7 @@ def main():
             check_configs(paths, defaults, man_text, destdir)
         else:
             skip("the installed vm-informant has no working --help/--check-config "
-                         "(a build without the daemon)")
+                 "(a build without the daemon)")
 
     return exit_status()
 
