@@ -320,6 +320,18 @@ static int memory_open_filecache(struct memory *m)
 	return r;
 }
 
+/* Buffers larger than the VM leave the workload no room at all: say so
+ * once, loudly, with the key to change. */
+static void memory_check_buffers(const struct memory *m)
+{
+	char why[256];
+
+	if (m->cg && m->mem_total && !plan_buffers_fit(&m->cfg, m->mem_total, why, sizeof(why)))
+		log_event(LOG_ERROR, "configured buffers do not fit in this VM",
+			  LF_U64("mem_total", m->mem_total), LF_STR("detail", why),
+			  LF_STR("hint", "lower the buffer named in detail"), LF_END);
+}
+
 int memory_start(struct memory *m)
 {
 	int r;
@@ -340,6 +352,7 @@ int memory_start(struct memory *m)
 	r = pressure_start(m);
 	if (r < 0)
 		return r;
+	memory_check_buffers(m);
 	memory_size_cache(m, 0, "start");
 	r = memory_apply_limits(m, "start");
 	return r < 0 ? r : 0;

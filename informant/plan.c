@@ -67,6 +67,19 @@ static bool plan_bounds_fit(const struct config *cfg, uint64_t vm_bytes, uint64_
 	return false;
 }
 
+bool plan_buffers_fit(const struct config *cfg, uint64_t mem_total, char *why, size_t whylen)
+{
+	struct mc_bound bounds[] = {
+		{ .name = "[system] sys_buffer", .min = cfg->system.sys_buffer },
+		{ .name = "[cgroup] oom_buffer", .min = cfg->cgroup.oom_buffer },
+		{ .name = "[cgroup] memory_high_buffer", .min = cfg->cgroup.memory_high_buffer },
+	};
+	size_t bad = 0;
+
+	return mc_bounds_verify(bounds, sizeof(bounds) / sizeof(bounds[0]), mem_total, &bad, why,
+				whylen) == 0;
+}
+
 void plan_downscale(const struct config *cfg, uint64_t vm_bytes, uint64_t current,
 		    struct downscale_plan *out)
 {

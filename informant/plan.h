@@ -42,6 +42,11 @@ struct downscale_plan {
 void plan_downscale(const struct config *cfg, uint64_t vm_bytes, uint64_t current,
 		    struct downscale_plan *out);
 
+/* Start-up check of the configuration against the VM: the kernel's share
+ * and the cgroup's buffers (oom, memory.high) must fit in MemTotal.
+ * Returns true, or false with the offending component in why. */
+bool plan_buffers_fit(const struct config *cfg, uint64_t mem_total, char *why, size_t whylen);
+
 /* "Set file cache size to N MiB" / "Set cgroup memory.high to H MiB, of
  * new max M MiB" joined with "; " as the original did.  Returns 0 or
  * -ENOSPC. */

@@ -199,7 +199,9 @@ static void pressure_predict(struct memory *m, const struct mc_sample *s)
 	soon = ttl <= m->cfg.predict.horizon_ms;
 	if (!soon && m->level != MC_LEVEL_CRITICAL)
 		return;
-	if (m->frozen || m->react.waiting)
+	/* While frozen the reaction has just asked; otherwise the agent set
+	 * rate-limits repeated asks, so a wish left open does not mute us. */
+	if (m->frozen)
 		return;
 	if (m->last_predict_ms && s->ts_ms - m->last_predict_ms < m->cfg.predict.min_interval_ms)
 		return;

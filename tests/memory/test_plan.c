@@ -198,12 +198,29 @@ static void test_downscale_garbage_current_refused(void **state)
 	assert_false(p.ok);
 }
 
+static void test_buffers_fit(void **state)
+{
+	struct config cfg;
+	char why[256] = "";
+
+	(void)state;
+	config_defaults(&cfg);
+	/* 100 + 100 + 100 MiB of buffers: fit in 300 MiB exactly, not in less. */
+	assert_true(plan_buffers_fit(&cfg, 300 * MiB, why, sizeof(why)));
+	assert_false(plan_buffers_fit(&cfg, 300 * MiB - 1, why, sizeof(why)));
+	assert_non_null(strstr(why, "memory_high_buffer"));
+	cfg.system.sys_buffer = 1024 * MiB;
+	assert_false(plan_buffers_fit(&cfg, 512 * MiB, why, sizeof(why)));
+	assert_non_null(strstr(why, "sys_buffer"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_memory_limits_vectors),
 		cmocka_unit_test(test_basis_waits_for_memory),
 		cmocka_unit_test(test_downscale_garbage_current_refused),
+		cmocka_unit_test(test_buffers_fit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
