@@ -14,12 +14,14 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmlib  # noqa: E402
+from autoscaler import Autoscaler  # noqa: E402
 from hostagent import HostAgent, http_request  # noqa: E402
 from vmlib import MIB, GuestError, log  # noqa: E402
 
@@ -97,8 +99,7 @@ class Story:
 
     def __init__(self, vm, checks):
         self.vm, self.c = vm, checks
-        self.agent = None
-        self.vm_bytes = BASE_MIB * MIB  # the agent's idea of the VM's size
+        self.agent = self.scaler = None
         self.phase_t = time.monotonic()
 
     def phase(self, name):
@@ -162,6 +163,7 @@ class Story:
     def register(self):
         self.phase("register")
         self.agent = HostAgent(self.vm.informant_port)
+        self.scaler = Autoscaler(self.vm, self.agent, BASE_MIB * MIB)
         status, body = self.agent.register()
         self.c.check("/register answers 200 with protoVersion 4",
                      status == 200 and isinstance(body, dict) and body.get("protoVersion") == 4,
@@ -180,11 +182,10 @@ class Story:
         self.phase(f"memory.high event: {WORKLOAD_MIB} MiB workload, freeze, /try-upscale")
         self.vm.sh(f"(sh -c 'echo $$ > {CG}/cgroup.procs && exec vmtool alloc {WORKLOAD_MIB} "
                    "/run/alloc.state' </dev/null >/run/alloc.log 2>&1 &)")
-        try:
-            call = self.agent.try_upscales.get(timeout=30)
-        except Exception:
-            call = None
-        t_try = time.monotonic()
+        # The host's part: plug memory, wait until the guest has it, then
+        # (having given the freeze the chance to show) send /upscale.
+        call, mem_total, reply = self.scaler.answer_try_upscale(
+            VMEM_STEP, before_upscale=self.await_freeze)
         events = self.vm.read_file(f"{CG}/memory.events")
         self.c.check("the workload raised memory.events high",
                      int(re.search(r"^high (\d+)", events, re.M).group(1)) > 0,
@@ -194,20 +195,11 @@ class Story:
                             and call.body.get("expectedID") == self.agent.id,
                             str(call.body if call else None)):
             return False
-        # The host's part: plug memory, wait until the guest has it, answer.
-        self.vm.virtio_mem_resize(VMEM_STEP)
-        m1 = self.vm.wait_mem_total(lambda v: v >= self.m0 + VMEM_STEP)
-        self.c.equal("virtio-mem grow: MemTotal follows", m1, self.m0 + VMEM_STEP, mib)
-        log(f"virtio-mem +{mib(VMEM_STEP)} visible after {time.monotonic() - t_try:.2f}s")
-        # Give the freeze the chance to show before it is ended by /upscale.
-        deadline = t_try + MAX_UPSCALE_WAIT_MS / 1000 * 0.8
-        while time.monotonic() < deadline and "frozen 1" not in self.vm.read_file("/run/watch.log"):
-            time.sleep(0.02)
-        self.vm_bytes += VMEM_STEP
-        status, body = self.agent.upscale(self.vm_bytes)
-        self.c.check("/upscale answers 200", status == 200, f"{status} {body}")
-        self.check_limits(f"upscale to {mib(self.vm_bytes)}: limits follow",
-                          limits_for(self.vm_bytes, m1))
+        self.c.equal("virtio-mem grow: MemTotal follows", mem_total,
+                     self.m0 + VMEM_STEP, mib)
+        self.c.check("/upscale answers 200", reply[0] == 200, str(reply))
+        self.check_limits(f"upscale to {mib(self.scaler.vm_bytes)}: limits follow",
+                          limits_for(self.scaler.vm_bytes, mem_total))
         self.check_freeze_log()
         state = self.wait_workload("holding", 30)
         self.c.check(f"workload holds {WORKLOAD_MIB} MiB", state == f"holding {WORKLOAD_MIB}",
@@ -217,6 +209,13 @@ class Story:
                      is not None, events.strip().replace("\n", ", "))
         self.c.check("cgroup not frozen after the upscale", not self.frozen())
         return True
+
+    def await_freeze(self, call):
+        """Before answering: wait (bounded by most of max_upscale_wait) until
+        the watcher has seen the freeze, so /upscale does not end it unseen."""
+        deadline = call.t + MAX_UPSCALE_WAIT_MS / 1000 * 0.8
+        while time.monotonic() < deadline and "frozen 1" not in self.vm.read_file("/run/watch.log"):
+            time.sleep(0.02)
 
     def check_freeze_log(self):
         """The watcher's cgroup.events lines: a freeze after the first high
@@ -258,10 +257,10 @@ class Story:
     def downscale(self):
         self.phase("downscale refused while the workload holds memory")
         before = self.limits()
-        target = self.vm_bytes - VMEM_STEP
+        target = self.scaler.vm_bytes - VMEM_STEP
         current = self.vm.read_int(f"{CG}/memory.current")
         new_high = limits_for(target, self.vm.mem_total())[1]
-        status, body = self.agent.downscale(target)
+        status, body = self.scaler.downscale_vmem(self.scaler.vmem - VMEM_STEP)
         self.c.check(f"downscale to {mib(target)} refused (new high {mib(new_high)} < current "
                      f"{mib(current)} + {mib(HIGH_BUFFER)})",
                      status == 200 and isinstance(body, dict) and body.get("Ok") is False,
@@ -273,41 +272,35 @@ class Story:
         state = self.wait_workload("freed", 15)
         self.c.check("workload freed its memory", state.startswith("freed"), state)
         current = self.vm.read_int(f"{CG}/memory.current")
-        status, body = self.agent.downscale(target)
+        want = limits_for(target, self.vm.mem_total())
+        t = time.monotonic()
+        status, body = self.scaler.downscale_vmem(self.scaler.vmem - VMEM_STEP)
         self.c.check(f"downscale to {mib(target)} accepted (current now {mib(current)})",
                      status == 200 and isinstance(body, dict) and body.get("Ok") is True,
                      f"{status} {body}")
-        self.vm_bytes = target
-        m = self.vm.mem_total()
-        self.check_limits(f"downscale to {mib(target)}: limits follow", limits_for(target, m))
-        t = time.monotonic()
-        self.vm.virtio_mem_resize(0)
-        m = self.vm.wait_mem_total(lambda v: v <= self.m0, timeout=30)
-        self.c.equal("virtio-mem shrink to 0: MemTotal back to the base", m, self.m0, mib)
-        log(f"virtio-mem shrink took {time.monotonic() - t:.2f}s")
-        self.check_limits("limits unchanged by the shrink", limits_for(target, m))
+        log(f"downscale and virtio-mem shrink took {time.monotonic() - t:.2f}s")
+        self.c.equal("virtio-mem shrink: MemTotal back to the base", self.vm.mem_total(),
+                     self.m0, mib)
+        self.check_limits(f"downscale to {mib(target)}: limits follow", want)
 
     def dimm(self):
         self.phase("DIMM hot-plug")
-        announced = self.vm_bytes + DIMM_SIZE
+        announced = self.scaler.vm_bytes + DIMM_SIZE
         status, body = self.agent.upscale(announced)
         self.c.check("/upscale before the memory exists answers 200", status == 200,
                      f"{status} {body}")
         self.check_limits(f"upscale to {mib(announced)} before the DIMM: capped at MemTotal",
                           limits_for(announced, self.m0))
-        t = time.monotonic()
-        self.vm.dimm_add("dimm1", DIMM_SIZE)
-        m = self.vm.wait_mem_total(lambda v: v >= self.m0 + DIMM_SIZE)
-        self.c.equal("DIMM hot-plug: MemTotal follows", m, self.m0 + DIMM_SIZE, mib)
-        log(f"DIMM +{mib(DIMM_SIZE)} visible after {time.monotonic() - t:.2f}s")
-        self.vm_bytes = announced
-        want = limits_for(announced, m)
+        mem_total, secs = self.scaler.add_dimm(DIMM_SIZE)
+        self.c.equal("DIMM hot-plug: MemTotal follows", mem_total, self.m0 + DIMM_SIZE, mib)
+        log(f"DIMM +{mib(DIMM_SIZE)} visible after {secs:.2f}s")
+        want = limits_for(announced, mem_total)
         # The daemon watches MemTotal (sampler) and applies the agent's
         # size once the memory has arrived (D11), without a new /upscale.
         self.wait_limits(want, timeout=3)
         self.check_limits("limits follow the arrived memory by themselves (MemTotal re-read)",
                           want)
-        status, body = self.agent.upscale(announced)
+        status, body = self.agent.upscale(self.scaler.vm_bytes)
         self.c.check("/upscale after the DIMM arrived answers 200", status == 200,
                      f"{status} {body}")
         self.check_limits(f"upscale to {mib(announced)} after the DIMM: limits follow", want)
@@ -383,7 +376,7 @@ def main():
         print(f"vm: SKIP: {e}", flush=True)
         return 77
     except (GuestError, OSError, TimeoutError, ValueError, AttributeError,
-            http.client.HTTPException) as e:
+            http.client.HTTPException, subprocess.SubprocessError) as e:
         checks.check("test ran to the end", False, f"{type(e).__name__}: {e}")
     finally:
         signal.alarm(0)
