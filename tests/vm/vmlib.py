@@ -343,7 +343,10 @@ class VM:
                 "-m", f"{self.mem_mib}M,slots={self.slots},maxmem={self.maxmem_mib}M",
                 "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                 "-kernel", self.kernel, "-initrd", self.initrd,
-                "-append", "console=ttyS0 panic=-1 memhp_default_state=online_movable " + self.append,
+                # Hot-plugged memory must be onlined (Debian leaves it
+                # offline), as movable so that virtio-mem can unplug it all.
+                "-append", "console=ttyS0 panic=-1 memhp_default_state=online_movable "
+                           + self.append,
                 "-serial", f"file:{self.serial}",
                 "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
                 "-netdev", f"user,id=n0,{fwd}",
