@@ -352,7 +352,11 @@ def main():
     checks = Checks()
     work = tempfile.mkdtemp(prefix="vmi-vm-")
     t0 = time.monotonic()
-    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("170 s")))
+    def interrupted(signo, _frame):  # clean up (stop QEMU) on the way out
+        raise TimeoutError("170 s elapsed" if signo == signal.SIGALRM else "SIGTERM")
+
+    signal.signal(signal.SIGALRM, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     signal.alarm(170)
     vm = story = None
     try:
@@ -362,7 +366,8 @@ def main():
                                        daemon=args.daemon, daemon_config=CONFIG)
         log(f"kernel {kernel.version}, initramfs {os.path.getsize(initrd) / MIB:.1f} MiB "
             f"(prepared in {time.monotonic() - t0:.1f}s)")
-        vm = vmlib.VM(kernel.image, initrd, work, mem_mib=BASE_MIB).start()
+        vm = vmlib.VM(kernel.image, initrd, work, mem_mib=BASE_MIB)
+        vm.start()  # vm is set first: a failing start is stopped below too
         log(f"guest booted in {vm.boot_seconds:.1f}s (accelerator {vm.accel})")
         story = Story(vm, checks)
         if story.guest_setup():
