@@ -111,7 +111,15 @@ def prepare_kernel(cache_dir):
         pkg = cached[-1]
     kdir = os.path.join(cache_dir, pkg)
     if not os.path.exists(os.path.join(kdir, "ready")):
-        _fetch_kernel(pkg, kdir)
+        try:
+            _fetch_kernel(pkg, kdir)
+        except Skip:
+            # Stale package lists name a version the mirror no longer has:
+            # refresh them once and ask again.
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300)
+            pkg = kernel_package() or pkg
+            kdir = os.path.join(cache_dir, pkg)
+            _fetch_kernel(pkg, kdir)
     version = open(os.path.join(kdir, "version")).read().strip()
     order = open(os.path.join(kdir, "modules.order")).read().split()
     image = os.path.join(kdir, "vmlinux")
