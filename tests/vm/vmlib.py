@@ -116,7 +116,10 @@ def prepare_kernel(cache_dir):
         except Skip:
             # Stale package lists name a version the mirror no longer has:
             # refresh them once and ask again.
-            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300)
+            try:
+                subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300)
+            except (OSError, subprocess.SubprocessError):
+                pass
             pkg = kernel_package() or pkg
             kdir = os.path.join(cache_dir, pkg)
             _fetch_kernel(pkg, kdir)
