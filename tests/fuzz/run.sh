@@ -134,15 +134,14 @@ done
 # ---- run ----
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 
-# report_crash NAME LOG WORKDIR: the sanitizer's words and the saved input.
+# report_crash NAME LOG INPUT: the sanitizer's (or invariant's) words without
+# the fuzzer's own stack frames, and the input that caused them.
 report_crash() {
-	local name=$1 log=$2 work=$3 input
-	input=$(find "$work" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o \
-		-name 'timeout-*' -o -name 'oom-*' \) -print -quit)
-	echo "fuzz $name: CRASH${input:+ (input saved as $input)}"
-	grep -E 'ERROR:|SUMMARY:|invariant broken|runtime error|#[0-9]+ 0x|Running:|^==' "$log" |
-		head -n 40 | sed 's/^/    /'
-	[ -n "$input" ] && echo "    keep it: cp $input $here/corpus/$name/ (replayed on every run)"
+	local name=$1 log=$2 input=$3
+	echo "fuzz $name: CRASH on ${input:-an unsaved input}"
+	grep -E 'ERROR:|SUMMARY:|invariant broken|runtime error|^ *#[0-9]+ 0x' "$log" |
+		grep -Ev 'fuzzer::|libc_start|in _start|in main |in malloc|operator new' |
+		head -n 30 | sed 's/^/    /'
 }
 
 # replay NAME: every committed seed once, no mutation.
@@ -151,15 +150,14 @@ replay() {
 	[ -d "$dir" ] && [ -n "$(ls -A "$dir")" ] || return 0
 	if ! "$out/fuzz_$name" -runs=1 -timeout=10 -artifact_prefix="$out/work/$name/" \
 		"$dir"/* >"$log" 2>&1; then
-		echo "fuzz $name: corpus replay failed"
-		report_crash "$name" "$log" "$out/work/$name"
+		report_crash "$name" "$log" "$(sed -n 's/^Running: //p' "$log" | tail -n 1)"
 		return 1
 	fi
 }
 
 # fuzz NAME MAXLEN SECONDS: a fresh working corpus seeded from the committed one.
 fuzz() {
-	local name=$1 maxlen=$2 secs=$3 work=$out/work/$1 dict=() log runs cov
+	local name=$1 maxlen=$2 secs=$3 work=$out/work/$1 dict=() log runs cov input
 	log=$work/fuzz.log
 	mkdir -p "$work/corpus"
 	[ -d "$here/corpus/$name" ] && cp -- "$here/corpus/$name"/* "$work/corpus/" 2>/dev/null
@@ -167,7 +165,10 @@ fuzz() {
 	if ! "$out/fuzz_$name" -max_total_time="$secs" -max_len="$maxlen" -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/" "${dict[@]}" \
 		"$work/corpus" >"$log" 2>&1; then
-		report_crash "$name" "$log" "$work"
+		input=$(find "$work" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o \
+			-name 'timeout-*' -o -name 'oom-*' \) -print -quit)
+		report_crash "$name" "$log" "$input"
+		[ -n "$input" ] && echo "    keep it: cp $input $here/corpus/$name/ (replayed on every run)"
 		return 1
 	fi
 	runs=$(awk '/^stat::number_of_executed_units:/ {print $2}' "$log")
