@@ -110,7 +110,8 @@ int mc_bounds_verify(const struct mc_bound *b, size_t n, uint64_t total, size_t 
 			return mc_fail(err, errlen, -EINVAL,
 				       "component %s: minimum %" PRIu64 " bytes is above its firm "
 				       "limit %" PRIu64 " bytes",
-				       bound_name(&b[i], i, nbuf, sizeof(nbuf)), b[i].min, b[i].firm);
+				       bound_name(&b[i], i, nbuf, sizeof(nbuf)), b[i].min,
+				       b[i].firm);
 		}
 	}
 	for (i = 0; i < n; i++) {

@@ -83,6 +83,7 @@ int mc_parse_kb_field(const char *buf, size_t len, const char *key, uint64_t *by
 	size_t keylen = key ? strlen(key) : 0;
 	const char *end, *p = buf;
 	int found = -ENOENT;
+	uint64_t v = 0;
 
 	if (!buf || !bytes || keylen == 0)
 		return -EINVAL;
@@ -93,10 +94,12 @@ int mc_parse_kb_field(const char *buf, size_t len, const char *key, uint64_t *by
 		if ((size_t)(eol - p) > keylen && memcmp(p, key, keylen) == 0 && p[keylen] == ':') {
 			if (found != -ENOENT)
 				return -EINVAL; /* repeated: which one is true? */
-			found = parse_kb_value(p + keylen + 1, eol, bytes);
+			found = parse_kb_value(p + keylen + 1, eol, &v);
 		}
 		p = next_line(eol, end);
 	}
+	if (found == 0)
+		*bytes = v;
 	return found;
 }
 
@@ -175,12 +178,13 @@ static int parse_psi_token(const char *p, const char *end, struct psi_line *line
 	static const char *const keys[] = { "avg10", "avg60", "avg300", "total" };
 	const char *eq = memchr(p, '=', (size_t)(end - p));
 	double ignored;
-	size_t i;
+	size_t i, klen;
 
 	if (!eq)
 		return -EINVAL;
+	klen = (size_t)(eq - p);
 	for (i = 0; i < 4; i++)
-		if (strlen(keys[i]) == (size_t)(eq - p) && memcmp(p, keys[i], (size_t)(eq - p)) == 0)
+		if (strlen(keys[i]) == klen && memcmp(p, keys[i], klen) == 0)
 			break;
 	if (i == 4)
 		return 0; /* a field a newer kernel added: not ours to judge */
