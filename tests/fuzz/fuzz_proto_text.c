@@ -5,8 +5,9 @@
  *
  * Input: one mode byte, then the payload.
  *   'a' quantity text: ap_quantity_parse and _milli agree (same grammar,
- *       same range rules, milli = the byte value x 1000 before rounding) and
- *       what they accept formats back to the same number;
+ *       same range rules, milli = the byte value x 1000 before rounding),
+ *       match an exact 128-bit oracle on short plain forms ("1.5Gi",
+ *       "250m", "12e-3") and what they accept formats back to the same number;
  *   'b' UUID text: what parses formats canonically and parses back equal,
  *       in either letter case;
  *   'c' 8 bytes as a u64 / double: quantity formatters round-trip, Go 'g'
@@ -21,6 +22,125 @@
 
 #include "agent_proto.h"
 #include "fuzz.h"
+
+/* ---- an independent oracle for the plain forms -------------------------- */
+
+typedef unsigned __int128 u128;
+
+struct plain_quantity {
+	u128 digits;     /* all digits, the point removed */
+	int net_exp10;   /* exponent of 10 after removing the point */
+	int pow1024;
+	int negative;
+};
+
+/* [+-] digits [. digits] [suffix] with at most 18 digits in all and an
+ * exponent of at most two digits: small enough for exact 128-bit math.
+ * Returns 0 when s has this form. */
+static int plain_parse(const char *s, struct plain_quantity *q)
+{
+	static const char binary[] = "KMGTPE";
+	static const struct {
+		char c;
+		int exp;
+	} decimal[] = { { 'n', -9 }, { 'u', -6 }, { 'm', -3 }, { 'k', 3 }, { 'M', 6 },
+			{ 'G', 9 },  { 'T', 12 }, { 'P', 15 }, { 'E', 18 } };
+	int ndig = 0, frac = -1;
+
+	memset(q, 0, sizeof(*q));
+	q->negative = *s == '-';
+	if (*s == '+' || *s == '-')
+		s++;
+	for (; isdigit((unsigned char)*s) || (*s == '.' && frac < 0); s++) {
+		if (*s == '.') {
+			if (ndig == 0)
+				return -1;
+			frac = 0;
+			continue;
+		}
+		if (++ndig > 18)
+			return -1;
+		q->digits = q->digits * 10 + (u128)(*s - '0');
+		if (frac >= 0)
+			frac++;
+	}
+	if (ndig == 0 || frac == 0)
+		return -1;
+	q->net_exp10 = frac > 0 ? -frac : 0;
+	if (*s == '\0')
+		return 0;
+	if (s[1] == 'i' && s[2] == '\0' && strchr(binary, s[0])) {
+		q->pow1024 = (int)(strchr(binary, s[0]) - binary) + 1;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(decimal) / sizeof(decimal[0]); i++) {
+		if (s[0] == decimal[i].c && s[1] == '\0') {
+			q->net_exp10 += decimal[i].exp;
+			return 0;
+		}
+	}
+	if (s[0] == 'e' || s[0] == 'E') {
+		const char *d = s[1] == '-' || s[1] == '+' ? s + 2 : s + 1;
+		char *end;
+		long e = strtol(s + 1, &end, 10);
+
+		if (!isdigit((unsigned char)*d) || *end != '\0' || strlen(d) > 2)
+			return -1;
+		q->net_exp10 += (int)e;
+		return 0;
+	}
+	return -1;
+}
+
+/* The exact rounded-up value, or -ERANGE / -EINVAL like the library. */
+static int plain_value(const struct plain_quantity *q, int extra_exp10, uint64_t *out)
+{
+	u128 v = q->digits;
+	int e = q->net_exp10 + extra_exp10;
+
+	if (v == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (q->negative)
+		return -EINVAL;
+	for (int i = 0; i < q->pow1024; i++)
+		v *= 1024; /* < 10^18 x 2^60 < 2^120 */
+	for (; e > 0; e--) {
+		if (v > UINT64_MAX)
+			return -ERANGE;
+		v *= 10;
+	}
+	if (e < 0) {
+		u128 div = 1;
+		/* 10^38 still fits; below that the value rounds up to 1. */
+		if (e < -38) {
+			*out = 1;
+			return 0;
+		}
+		for (; e < 0; e++)
+			div *= 10;
+		v = v / div + (v % div != 0);
+	}
+	if (v > UINT64_MAX)
+		return -ERANGE;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+/* The library agrees with the oracle wherever the oracle applies. */
+static void check_quantity_oracle(const char *s, int r, uint64_t bytes, int rm, uint64_t milli)
+{
+	struct plain_quantity q;
+	uint64_t want = 0;
+
+	if (plain_parse(s, &q) < 0)
+		return;
+	int rw = plain_value(&q, 0, &want);
+	FUZZ_CHECK(r == rw && (r != 0 || bytes == want));
+	rw = plain_value(&q, 3, &want);
+	FUZZ_CHECK(rm == rw && (rm != 0 || milli == want));
+}
 
 static void check_quantity(const char *s)
 {
@@ -42,6 +162,7 @@ static void check_quantity(const char *s)
 		FUZZ_CHECK(milli / 1000 + (milli % 1000 != 0) == bytes);
 	if (r == 0 && rm == -ERANGE)
 		FUZZ_CHECK(bytes > UINT64_MAX / 1000);
+	check_quantity_oracle(s, r, bytes, rm, milli);
 	if (r == 0) {
 		ap_quantity_format_bytes(bytes, text, sizeof(text));
 		FUZZ_CHECK(ap_quantity_parse(text, &again) == 0 && again == bytes);
