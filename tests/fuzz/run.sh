@@ -71,8 +71,12 @@ command -v "$cc" >/dev/null 2>&1 || skip "$cc not found"
 command -v pkg-config >/dev/null 2>&1 || skip "pkg-config not found"
 jansson=$(pkg-config --cflags --libs jansson 2>/dev/null) || skip "jansson (pkg-config) not found"
 mkdir -p "$out/obj" || exit 1
-printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' \
-	>"$out/probe.c"
+cat >"$out/probe.c" <<'EOF'
+#include <stddef.h>
+#include <stdint.h>
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }
+EOF
 "$cc" -fsanitize=fuzzer,address,undefined "$out/probe.c" -o "$out/probe" >"$out/probe.log" 2>&1 ||
 	skip "$cc cannot link -fsanitize=fuzzer,address,undefined (libFuzzer runtime missing?" \
 		"On Debian: libclang-rt-dev or clang's compiler-rt)"
