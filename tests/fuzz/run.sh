@@ -25,6 +25,9 @@ agent_proto="agent-proto/uuid.c agent-proto/quantity.c agent-proto/negotiate.c
 	agent-proto/gofmt.c agent-proto/jsonenc.c agent-proto/msg_encode.c
 	agent-proto/msg_decode.c"
 
+config="informant/config.c informant/config_load.c informant/config_print.c
+	informant/config_value.c informant/log.c"
+
 # One line per target: name, -max_len, library sources.  The target's own
 # source is tests/fuzz/fuzz_<name>.c, its seeds tests/fuzz/corpus/<name>/ and
 # its optional dictionary tests/fuzz/dict/<name>.dict.
@@ -34,10 +37,11 @@ proto_decode 4096 $(echo $agent_proto)
 proto_text 512 $(echo $agent_proto)
 cgroup_parse 4200 cgroup/cgparse.c memctl/parse.c
 memctl_parse 4096 memctl/parse.c
+config 8192 $(echo $config)
 EOF
 }
 
-includes="-I$top/agent-proto -I$top/cgroup -I$top/memctl -I$here"
+includes="-I$top/agent-proto -I$top/cgroup -I$top/memctl -I$top/informant -I$here"
 common="-g -O1 -std=c11 -D_GNU_SOURCE -fno-sanitize-recover=all"
 warn="-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2"
 
@@ -70,6 +74,7 @@ fi
 command -v "$cc" >/dev/null 2>&1 || skip "$cc not found"
 command -v pkg-config >/dev/null 2>&1 || skip "pkg-config not found"
 jansson=$(pkg-config --cflags --libs jansson 2>/dev/null) || skip "jansson (pkg-config) not found"
+inih=$(pkg-config --cflags --libs inih 2>/dev/null) || skip "inih (pkg-config) not found"
 mkdir -p "$out/obj" || exit 1
 cat >"$out/probe.c" <<'EOF'
 #include <stddef.h>
@@ -121,7 +126,7 @@ link_target() {
 		objs+=("$(object_of "$src")")
 	done
 	"$cc" $common $warn -fsanitize=fuzzer,address,undefined $includes \
-		"$here/fuzz_$name.c" "${objs[@]}" $jansson -lm -o "$out/fuzz_$name" \
+		"$here/fuzz_$name.c" "${objs[@]}" $jansson $inih -lm -o "$out/fuzz_$name" \
 		>"$out/fuzz_$name.build.log" 2>&1 || {
 		cat "$out/fuzz_$name.build.log" >&2
 		echo "fuzz $name: build failed" >&2
