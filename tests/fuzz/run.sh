@@ -27,6 +27,8 @@ agent_proto="agent-proto/uuid.c agent-proto/quantity.c agent-proto/negotiate.c
 
 config="informant/config.c informant/config_load.c informant/config_print.c
 	informant/config_value.c informant/log.c"
+http="informant/server.c informant/httputil.c informant/loop.c informant/log.c
+	informant/metrics.c"
 
 # One line per target: name, -max_len, library sources.  The target's own
 # source is tests/fuzz/fuzz_<name>.c, its seeds tests/fuzz/corpus/<name>/ and
@@ -38,6 +40,7 @@ proto_text 512 $(echo $agent_proto)
 cgroup_parse 4200 cgroup/cgparse.c memctl/parse.c
 memctl_parse 4096 memctl/parse.c
 config 8192 $(echo $config)
+http 4096 $(echo $http $agent_proto)
 EOF
 }
 
@@ -75,6 +78,7 @@ command -v "$cc" >/dev/null 2>&1 || skip "$cc not found"
 command -v pkg-config >/dev/null 2>&1 || skip "pkg-config not found"
 jansson=$(pkg-config --cflags --libs jansson 2>/dev/null) || skip "jansson (pkg-config) not found"
 inih=$(pkg-config --cflags --libs inih 2>/dev/null) || skip "inih (pkg-config) not found"
+mhd=$(pkg-config --cflags --libs libmicrohttpd 2>/dev/null) || skip "libmicrohttpd (pkg-config) not found"
 mkdir -p "$out/obj" || exit 1
 cat >"$out/probe.c" <<'EOF'
 #include <stddef.h>
@@ -104,7 +108,7 @@ build_objects() {
 			continue
 		fi
 		"$cc" $common -fsanitize=fuzzer-no-link,address,undefined $includes \
-			$(pkg-config --cflags jansson) -c "$top/$src" -o "$obj" \
+			$(pkg-config --cflags jansson libmicrohttpd) -c "$top/$src" -o "$obj" \
 			>"$obj.log" 2>&1 &
 		pids+=($!)
 	done
@@ -126,7 +130,7 @@ link_target() {
 		objs+=("$(object_of "$src")")
 	done
 	"$cc" $common $warn -fsanitize=fuzzer,address,undefined $includes \
-		"$here/fuzz_$name.c" "${objs[@]}" $jansson $inih -lm -o "$out/fuzz_$name" \
+		"$here/fuzz_$name.c" "${objs[@]}" $jansson $inih $mhd -lm -o "$out/fuzz_$name" \
 		>"$out/fuzz_$name.build.log" 2>&1 || {
 		cat "$out/fuzz_$name.build.log" >&2
 		echo "fuzz $name: build failed" >&2
@@ -149,7 +153,7 @@ report_crash() {
 	local name=$1 log=$2 input=$3
 	echo "fuzz $name: CRASH on ${input:-an unsaved input}"
 	grep -E 'ERROR:|SUMMARY:|invariant broken|runtime error|^ *#[0-9]+ 0x' "$log" |
-		grep -Ev 'fuzzer::|libc_start|in _start|in main |in malloc|operator new' |
+		grep -Ev 'fuzzer::|libc_start|in _start|in main |in malloc|operator new|__sanitizer_print|pthread_kill|in raise|in abort|libc.so' |
 		head -n 30 | sed 's/^/    /'
 }
 
