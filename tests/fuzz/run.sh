@@ -78,7 +78,8 @@ command -v "$cc" >/dev/null 2>&1 || skip "$cc not found"
 command -v pkg-config >/dev/null 2>&1 || skip "pkg-config not found"
 jansson=$(pkg-config --cflags --libs jansson 2>/dev/null) || skip "jansson (pkg-config) not found"
 inih=$(pkg-config --cflags --libs inih 2>/dev/null) || skip "inih (pkg-config) not found"
-mhd=$(pkg-config --cflags --libs libmicrohttpd 2>/dev/null) || skip "libmicrohttpd (pkg-config) not found"
+mhd=$(pkg-config --cflags --libs libmicrohttpd 2>/dev/null) ||
+	skip "libmicrohttpd (pkg-config) not found"
 mkdir -p "$out/obj" || exit 1
 cat >"$out/probe.c" <<'EOF'
 #include <stddef.h>
@@ -153,7 +154,8 @@ report_crash() {
 	local name=$1 log=$2 input=$3
 	echo "fuzz $name: CRASH on ${input:-an unsaved input}"
 	grep -E 'ERROR:|SUMMARY:|invariant broken|runtime error|^ *#[0-9]+ 0x' "$log" |
-		grep -Ev 'fuzzer::|libc_start|in _start|in main |in malloc|operator new|__sanitizer_print|pthread_kill|in raise|in abort|libc.so' |
+		grep -Ev 'fuzzer::|libc_start|in _start|in main |in malloc|operator new' |
+		grep -Ev '__sanitizer_print|pthread_kill|in raise|in abort|libc\.so' |
 		head -n 30 | sed 's/^/    /'
 }
 
