@@ -26,7 +26,7 @@ agent_proto="agent-proto/uuid.c agent-proto/quantity.c agent-proto/negotiate.c
 	agent-proto/msg_decode.c"
 
 config="informant/config.c informant/config_load.c informant/config_print.c
-	informant/config_value.c informant/log.c"
+	informant/config_value.c informant/log.c filecache/redact.c"
 http="informant/server.c informant/httputil.c informant/loop.c informant/log.c
 	informant/metrics.c"
 
@@ -44,7 +44,7 @@ http 4096 $(echo $http $agent_proto)
 EOF
 }
 
-includes="-I$top/agent-proto -I$top/cgroup -I$top/memctl -I$top/informant -I$here"
+includes="-I$top/agent-proto -I$top/cgroup -I$top/memctl -I$top/filecache -I$top/informant -I$here"
 common="-g -O1 -std=c11 -D_GNU_SOURCE -fno-sanitize-recover=all"
 warn="-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2"
 
