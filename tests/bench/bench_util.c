@@ -69,10 +69,29 @@ void bench_samples_free(struct bench_samples *s)
 
 void bench_samples_report(struct bench_samples *s, const char *label)
 {
+	bench_samples_dump(s, label);
 	bench_samples_sort(s);
 	printf("%s_p50_us=%.1f %s_p99_us=%.1f %s_max_us=%.1f %s_n=%zu\n",
 	       label, (double)bench_pct(s, 50) / 1e3, label, (double)bench_pct(s, 99) / 1e3,
 	       label, (double)bench_pct(s, 100) / 1e3, label, s->n);
+}
+
+void bench_samples_dump(const struct bench_samples *s, const char *label)
+{
+	const char *prefix = getenv("VMI_BENCH_RAW");
+	char path[4096];
+	FILE *f;
+
+	if (!prefix || !*prefix)
+		return;
+	snprintf(path, sizeof(path), "%s.%s", prefix, label);
+	f = fopen(path, "a");
+	if (!f)
+		bench_die(path);
+	for (size_t i = 0; i < s->n; i++)
+		fprintf(f, "%.1f\n", (double)s->v[i] / 1e3);
+	if (fclose(f) != 0)
+		bench_die(path);
 }
 
 void bench_die(const char *msg)

@@ -30,6 +30,10 @@ void bench_samples_free(struct bench_samples *s);
  * on one line (machine-readable key=value for run.sh). Sorts first. */
 void bench_samples_report(struct bench_samples *s, const char *label);
 
+/* Appends every sample (µs, one per line) to "<$VMI_BENCH_RAW>.<label>"
+ * when that variable is set, so run.sh can pool several runs. */
+void bench_samples_dump(const struct bench_samples *s, const char *label);
+
 /* Prints "msg: strerror(errno)" and exits 1. */
 void bench_die(const char *msg) __attribute__((noreturn));
 /* Parses a non-negative decimal (exits with a message if malformed). */

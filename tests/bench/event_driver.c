@@ -12,6 +12,7 @@
  *
  *   event-driver freeze DIR EVENTS
  *   event-driver agent DIR EVENTS DAEMON_ADDR VM_BYTES
+ *   event-driver serve DIR DAEMON_ADDR SECONDS   (registered agent, prints its ID)
  *   event-driver predict DIR DAEMON_ADDR MEMINFO [options]   (see predict.c)
  */
 #include <errno.h>
@@ -227,6 +228,21 @@ static int run_events(struct driver *d, uint64_t count)
 	return missed > count / 100 ? 3 : 0;
 }
 
+/* Keeps a registered agent alive for the health-check benchmark. */
+static int serve(struct driver *d, const char *daemon_addr, uint64_t seconds)
+{
+	uint64_t until;
+
+	if (!driver_register(d, daemon_addr, NULL))
+		return 1;
+	printf("agent_id=%s\n", d->agent.id);
+	fflush(stdout);
+	until = bench_now_ns() + seconds * 1000000000u;
+	while (bench_now_ns() < until)
+		mh_dispatch(d->ep, 100);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct driver d;
@@ -242,12 +258,17 @@ int main(int argc, char **argv)
 			return 1;
 		return run_events(&d, bench_parse_u64("EVENTS", argv[3]));
 	}
+	if (argc == 5 && !strcmp(argv[1], "serve")) {
+		driver_init(&d, argv[2]);
+		return serve(&d, argv[3], bench_parse_u64("SECONDS", argv[4]));
+	}
 	if (argc >= 5 && !strcmp(argv[1], "predict")) {
 		driver_init(&d, argv[2]);
 		return driver_run_predict(&d, argc, argv);
 	}
 	fprintf(stderr, "usage: event-driver freeze DIR EVENTS\n"
 		"       event-driver agent DIR EVENTS DAEMON_ADDR VM_BYTES\n"
+		"       event-driver serve DIR DAEMON_ADDR SECONDS\n"
 		"       event-driver predict DIR DAEMON_ADDR MEMINFO [--vm-mib N] [--rate-mib-s N]\n"
 		"                    [--grant-mib N] [--grant-delay-ms N] [--rounds N]\n");
 	return 2;
