@@ -1,1 +1,301 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config.c — defaults, the table of keys with their ranges, the checks,
+ * cross-field validation and the printer of effective settings.
+ *
+ * One table drives everything, so a key cannot be parsed without being
+ * range-checked, printed and documented the same way.
+ */
+#include "config_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KIB ((uint64_t)1 << 10)
+#define MIB ((uint64_t)1 << 20)
+#define GIB ((uint64_t)1 << 30)
+#define SEC 1000u
+#define MIN (60u * SEC)
+#define HOUR (60u * MIN)
+/* Bounds for keys the contract leaves open: far above any sane value, far
+ * below where arithmetic on them (ns timers, byte sums) could overflow. */
+#define ANY_DURATION (7u * 24u * HOUR)
+#define ANY_SIZE ((uint64_t)1 << 50)
+
+#define OFF(f) offsetof(struct config, f)
+#define CAP(f) sizeof(((struct config *)0)->f)
+
+#define K_BOOL(s, n, f) { s, n, CK_BOOL, OFF(f), 0, 0, 0, false, 0, 0, 0, "true or false" }
+#define K_SIZE(s, n, f, lo, hi, txt) { s, n, CK_SIZE, OFF(f), 0, lo, hi, false, 0, 0, 0, txt }
+#define K_DUR(s, n, f, lo, hi, txt) { s, n, CK_DUR, OFF(f), 0, lo, hi, false, 0, 0, 0, txt }
+#define K_STR(s, n, kind, f, txt) { s, n, kind, OFF(f), CAP(f), 0, 0, false, 0, 0, 0, txt }
+#define K_DBL(s, n, f, lo, hi, fl, txt) { s, n, CK_DBL, OFF(f), 0, 0, 0, false, lo, hi, fl, txt }
+
+const char *const config_sections[] = {
+	"server", "agent", "cgroup", "filecache", "system", "sampler", "predict", "log",
+	"supervisor", NULL,
+};
+
+const struct config_key config_keys[] = {
+	{ "server", "listen", CK_LISTEN, OFF(server), 0, 0, 0, false, 0, 0, 0,
+	  "host:port with a port from 1 to 65535" },
+	K_STR("server", "auth_token_file", CK_STR, server.auth_token_file,
+	      "a file path, or empty for no authentication"),
+	K_SIZE("server", "max_body_bytes", server.max_body_bytes, KIB, 16 * MIB, "1KiB to 16MiB"),
+	K_BOOL("server", "metrics", server.metrics),
+
+	K_DUR("agent", "id_check_interval", agent.id_check_interval_ms, 100, HOUR, "100ms to 1h"),
+	K_DUR("agent", "id_check_timeout", agent.id_check_timeout_ms, 1, MIN, "1ms to 60s"),
+	K_DUR("agent", "register_id_timeout", agent.register_id_timeout_ms, 1, MIN, "1ms to 60s"),
+	K_DUR("agent", "resume_timeout", agent.resume_timeout_ms, 1, MIN, "1ms to 60s"),
+	K_DUR("agent", "suspend_timeout", agent.suspend_timeout_ms, 1, MIN, "1ms to 60s"),
+	K_DUR("agent", "upscale_timeout", agent.upscale_timeout_ms, 1, MIN, "1ms to 60s"),
+
+	K_BOOL("cgroup", "enabled", cgroup.enabled),
+	K_STR("cgroup", "name", CK_CGNAME, cgroup.name,
+	      "a path relative to root, without '.' or '..' parts"),
+	K_STR("cgroup", "root", CK_PATH, cgroup.root, "a non-empty directory path"),
+	K_SIZE("cgroup", "oom_buffer", cgroup.oom_buffer, 0, ANY_SIZE, "0 to 1024TiB"),
+	K_SIZE("cgroup", "memory_high_buffer", cgroup.memory_high_buffer, 0, ANY_SIZE,
+	       "0 to 1024TiB"),
+	K_DUR("cgroup", "max_upscale_wait", cgroup.max_upscale_wait_ms, 1, SEC, "1ms to 1s"),
+	K_DUR("cgroup", "min_freeze_interval", cgroup.min_freeze_interval_ms, 0, MIN,
+	      "0 to 60s"),
+	K_SIZE("cgroup", "memory_high_step", cgroup.memory_high_step, MIB, GIB, "1MiB to 1GiB"),
+	K_DUR("cgroup", "memory_high_step_interval", cgroup.memory_high_step_interval_ms, 1, SEC,
+	      "1ms to 1s"),
+
+	K_BOOL("filecache", "enabled", filecache.enabled),
+	K_STR("filecache", "connstr", CK_STR, filecache.connstr, "a libpq connection string"),
+	K_BOOL("filecache", "in_memory", filecache.in_memory),
+	K_DBL("filecache", "resource_multiplier", filecache.resource_multiplier, 0, 1,
+	      DBL_MIN_OPEN | DBL_MAX_OPEN, "greater than 0 and less than 1"),
+	K_SIZE("filecache", "min_remaining_after_cache", filecache.min_remaining_after_cache, 1,
+	       ANY_SIZE, "1 byte to 1024TiB (0 would leave nothing outside the cache)"),
+	K_DBL("filecache", "spread_factor", filecache.spread_factor, 0, 0, DBL_NO_MAX,
+	      "0 or more"),
+	K_STR("filecache", "size_setting", CK_GUC, filecache.size_setting,
+	      "a Postgres setting name such as neon.file_cache_size_limit"),
+	K_STR("filecache", "max_size_setting", CK_GUC, filecache.max_size_setting,
+	      "a Postgres setting name such as neon.max_file_cache_size"),
+	K_DUR("filecache", "connect_timeout", filecache.connect_timeout_ms, 0, ANY_DURATION,
+	      "0 to 168h"),
+
+	K_STR("system", "meminfo", CK_PATH, system.meminfo, "a non-empty file path"),
+	K_SIZE("system", "sys_buffer", system.sys_buffer, 0, ANY_SIZE, "0 to 1024TiB"),
+
+	{ "sampler", "interval", CK_DUR, OFF(sampler.interval_ms), 0, 10, 10 * SEC, true, 0, 0, 0,
+	  "0 (off) or 10ms to 10s" },
+
+	K_BOOL("predict", "enabled", predict.enabled),
+	K_DUR("predict", "horizon", predict.horizon_ms, 100, MIN, "100ms to 60s"),
+	K_DBL("predict", "critical_ratio", predict.critical_ratio, 0, 1, DBL_MIN_OPEN,
+	      "greater than 0 and at most 1"),
+	K_DUR("predict", "min_interval", predict.min_interval_ms, 0, ANY_DURATION, "0 to 168h"),
+
+	{ "log", "level", CK_LEVEL, OFF(log.level), 0, 0, 0, false, 0, 0, 0,
+	  "debug, info, warn or error" },
+	{ "log", "format", CK_FORMAT, OFF(log.format), 0, 0, 0, false, 0, 0, 0, "json or text" },
+
+	K_BOOL("supervisor", "auto_restart", supervisor.auto_restart),
+	K_DUR("supervisor", "min_restart_interval", supervisor.min_restart_interval_ms, 0, HOUR,
+	      "0 to 1h"),
+};
+
+const size_t config_keys_count = sizeof(config_keys) / sizeof(config_keys[0]);
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->server.listen_host, sizeof(c->server.listen_host), "0.0.0.0");
+	c->server.listen_port = 10301;
+	c->server.max_body_bytes = 64 * KIB;
+	c->server.metrics = true;
+
+	c->agent.id_check_interval_ms = 10 * SEC;
+	c->agent.id_check_timeout_ms = 250;
+	c->agent.register_id_timeout_ms = 250;
+	c->agent.resume_timeout_ms = 100;
+	c->agent.suspend_timeout_ms = 5 * SEC;
+	c->agent.upscale_timeout_ms = 400;
+
+	c->cgroup.enabled = true;
+	snprintf(c->cgroup.name, sizeof(c->cgroup.name), "neon-postgres");
+	snprintf(c->cgroup.root, sizeof(c->cgroup.root), "/sys/fs/cgroup");
+	c->cgroup.oom_buffer = 100 * MIB;
+	c->cgroup.memory_high_buffer = 100 * MIB;
+	c->cgroup.max_upscale_wait_ms = 20;
+	c->cgroup.min_freeze_interval_ms = SEC;
+	c->cgroup.memory_high_step = 10 * MIB;
+	c->cgroup.memory_high_step_interval_ms = 25;
+
+	c->filecache.enabled = false;
+	c->filecache.in_memory = true;
+	c->filecache.resource_multiplier = 0.75;
+	c->filecache.min_remaining_after_cache = 640 * MIB;
+	c->filecache.spread_factor = 0.1;
+	snprintf(c->filecache.size_setting, sizeof(c->filecache.size_setting),
+		 "neon.file_cache_size_limit");
+	snprintf(c->filecache.max_size_setting, sizeof(c->filecache.max_size_setting),
+		 "neon.max_file_cache_size");
+	c->filecache.connect_timeout_ms = SEC;
+
+	snprintf(c->system.meminfo, sizeof(c->system.meminfo), "/proc/meminfo");
+	c->system.sys_buffer = 100 * MIB;
+
+	c->sampler.interval_ms = 100;
+
+	c->predict.enabled = true;
+	c->predict.horizon_ms = 2 * SEC;
+	c->predict.critical_ratio = 0.9;
+	c->predict.min_interval_ms = SEC;
+
+	c->log.level = LOG_INFO;
+	c->log.format = LOG_FORMAT_JSON;
+
+	c->supervisor.auto_restart = false;
+	c->supervisor.min_restart_interval_ms = 5 * SEC;
+}
+
+bool config_section_known(const char *section)
+{
+	for (size_t i = 0; config_sections[i]; i++) {
+		if (strcmp(config_sections[i], section) == 0)
+			return true;
+	}
+	return false;
+}
+
+const struct config_key *config_key_find(const char *section, const char *name)
+{
+	for (size_t i = 0; i < config_keys_count; i++) {
+		if (strcmp(config_keys[i].section, section) == 0 &&
+		    strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	}
+	return NULL;
+}
+
+static bool dbl_in_range(const struct config_key *k, double d)
+{
+	if (!isfinite(d))
+		return false;
+	if ((k->dflags & DBL_MIN_OPEN) ? d <= k->dmin : d < k->dmin)
+		return false;
+	if (k->dflags & DBL_NO_MAX)
+		return true;
+	return (k->dflags & DBL_MAX_OPEN) ? d < k->dmax : d <= k->dmax;
+}
+
+/* Cgroup names are joined to root: refuse anything that could leave it. */
+static bool cgname_ok(const char *s)
+{
+	const char *p = s;
+
+	if (*s == '\0')
+		return true; /* the root itself: allowed like the original -cgroup "" */
+	if (*s == '/')
+		return false;
+	while (*p) {
+		size_t len = strcspn(p, "/");
+
+		bool dot = len == 1 && p[0] == '.';
+		bool dotdot = len == 2 && p[0] == '.' && p[1] == '.';
+
+		if (len == 0 || dot || dotdot)
+			return false;
+		p += len;
+		if (*p == '/' && *++p == '\0')
+			return false;
+	}
+	return strcspn(s, "\n\r\t") == strlen(s);
+}
+
+/* Postgres setting names: identifiers joined by dots; they are put in SQL. */
+static bool guc_ok(const char *s)
+{
+	bool start = true;
+
+	for (const char *p = s; *p; p++) {
+		if (*p == '.' && !start) {
+			start = true;
+		} else if (isalpha((unsigned char)*p) || *p == '_' ||
+			   (!start && isdigit((unsigned char)*p))) {
+			start = false;
+		} else {
+			return false;
+		}
+	}
+	return !start;
+}
+
+int config_key_check(const struct config_key *k, const struct config *c, char *err, size_t errlen)
+{
+	const char *field = (const char *)c + k->off;
+	char shown[CONFIG_STR_MAX + 64];
+	bool ok = true;
+
+	switch (k->kind) {
+	case CK_SIZE:
+	case CK_DUR: {
+		uint64_t v = *(const uint64_t *)field;
+
+		ok = (v == 0 && k->zero_ok) || (v >= k->min && v <= k->max);
+		break;
+	}
+	case CK_DBL:
+		ok = dbl_in_range(k, *(const double *)field);
+		break;
+	case CK_PATH:
+		ok = field[0] != '\0';
+		break;
+	case CK_CGNAME:
+		ok = cgname_ok(field);
+		break;
+	case CK_GUC:
+		ok = guc_ok(field);
+		break;
+	case CK_LISTEN:
+		ok = c->server.listen_port != 0 && c->server.listen_host[0] != '\0';
+		break;
+	case CK_BOOL:
+	case CK_STR:
+	case CK_LEVEL:
+	case CK_FORMAT:
+		break;
+	}
+	if (ok)
+		return 0;
+	config_key_format(k, c, shown, sizeof(shown));
+	snprintf(err, errlen, "[%s] %s: %s%s%s is not allowed — allowed: %s", k->section, k->name,
+		 shown[0] ? "" : "\"", shown, shown[0] ? "" : "\"", k->allowed);
+	return -EINVAL;
+}
+
+int config_validate(const struct config *c, char *err, size_t errlen)
+{
+	double product;
+
+	for (size_t i = 0; i < config_keys_count; i++) {
+		int r = config_key_check(&config_keys[i], c, err, errlen);
+
+		if (r < 0)
+			return r;
+	}
+	product = c->filecache.resource_multiplier * (1.0 + c->filecache.spread_factor);
+	if (!(product < 1.0)) {
+		snprintf(err, errlen, "[filecache] resource_multiplier × (1 + spread_factor) = %g "
+			 "must be less than 1 — lower resource_multiplier or spread_factor",
+			 product);
+		return -EINVAL;
+	}
+	if (c->filecache.enabled && c->filecache.connstr[0] == '\0') {
+		snprintf(err, errlen, "[filecache] enabled = true needs a connstr — set connstr "
+			 "(e.g. \"dbname=postgres\") or -pgconnstr, or set enabled = false");
+		return -EINVAL;
+	}
+	return 0;
+}

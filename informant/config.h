@@ -81,14 +81,24 @@ struct config {
 void config_defaults(struct config *c);
 
 /* Parse an INI file over the current values.  On error returns -EINVAL
- * (or -errno for I/O) and writes "FILE:LINE: [section] key: problem" to err. */
+ * (or -errno for I/O) and writes "FILE:LINE: [section] key: problem" to err.
+ * Unknown sections/keys, malformed and out-of-range values are errors; a
+ * later line for the same key wins.  [filecache] enabled becomes true when
+ * the file sets a non-empty connstr and does not set enabled itself. */
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
 
-/* Cross-field checks (e.g. multiplier x (1 + spread) < 1). */
+/* Every key's range again (values may come from flags or code) plus the
+ * cross-field rules: multiplier x (1 + spread) < 1; an enabled file cache
+ * needs a non-empty connstr. */
 int config_validate(const struct config *c, char *err, size_t errlen);
 
 /* Print effective settings as INI (secrets redacted) to the stream. */
 void config_print(const struct config *c, FILE *out);
+
+/* Copies a libpq connection string (keyword=value or postgres:// URL) with
+ * every password replaced by "xxxxx".  -ENOSPC (and out = "xxxxx") when out
+ * is too small. */
+int config_connstr_redact(const char *connstr, char *out, size_t outlen);
 
 /* Value parsers shared with the CLI; 0 or -EINVAL. */
 int config_parse_size(const char *s, uint64_t *bytes);

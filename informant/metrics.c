@@ -1,1 +1,206 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * metrics.c — request accounting and the Prometheus text rendering
+ * (format 0.0.4) of struct metrics.
+ */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Upper bounds (seconds) of the latency buckets; +Inf is implicit. */
+static const double latency_bounds[METRICS_LATENCY_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+};
+static const unsigned status_codes[METRICS_STATUS_SLOTS - 1] = {
+	200, 301, 400, 401, 404, 405, 409, 413, 500, 503,
+};
+static const char *const endpoint_names[EP__COUNT] = {
+	[EP_REGISTER] = "register",       [EP_HEALTH_CHECK] = "health-check",
+	[EP_UPSCALE] = "upscale",         [EP_DOWNSCALE] = "downscale",
+	[EP_UNREGISTER] = "unregister",   [EP_METRICS] = "metrics",
+	[EP_STATUS] = "status",           [EP_OTHER] = "other",
+};
+
+unsigned metrics_status_slot(unsigned http_status)
+{
+	for (unsigned i = 0; i < METRICS_STATUS_SLOTS - 1; i++)
+		if (status_codes[i] == http_status)
+			return i;
+	return METRICS_STATUS_SLOTS - 1;
+}
+
+const char *metrics_endpoint_name(enum metrics_endpoint ep)
+{
+	return (unsigned)ep < EP__COUNT ? endpoint_names[ep] : "other";
+}
+
+void metrics_observe_request(struct metrics *m, enum metrics_endpoint ep, unsigned http_status,
+			     double seconds)
+{
+	unsigned b = 0;
+
+	if ((unsigned)ep >= EP__COUNT)
+		ep = EP_OTHER;
+	if (seconds < 0)
+		seconds = 0;
+	m->requests_total[ep][metrics_status_slot(http_status)]++;
+	while (b < METRICS_LATENCY_BUCKETS && seconds > latency_bounds[b])
+		b++;
+	m->latency_bucket[ep][b]++; /* cumulated when rendered */
+	m->latency_sum_seconds[ep] += seconds;
+	m->latency_count[ep]++;
+}
+
+/* ---- rendering -------------------------------------------------------------- */
+
+struct buf {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
+
+static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = true;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap * 2 + (size_t)n;
+		char *s = realloc(b->s, cap);
+		if (!s) {
+			b->failed = true;
+			return;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
+}
+
+static void header(struct buf *b, const char *name, const char *type, const char *help)
+{
+	put(b, "# HELP vm_informant_%s %s\n# TYPE vm_informant_%s %s\n", name, help, name, type);
+}
+
+static void scalar_u(struct buf *b, const char *name, const char *type, const char *help,
+		     uint64_t v)
+{
+	header(b, name, type, help);
+	put(b, "vm_informant_%s %llu\n", name, (unsigned long long)v);
+}
+
+static void scalar_d(struct buf *b, const char *name, const char *type, const char *help,
+		     double v)
+{
+	header(b, name, type, help);
+	put(b, "vm_informant_%s %.17g\n", name, v);
+}
+
+static void render_requests(struct buf *b, const struct metrics *m)
+{
+	header(b, "http_requests_total", "counter", "HTTP requests by endpoint and status.");
+	for (unsigned e = 0; e < EP__COUNT; e++)
+		for (unsigned k = 0; k < METRICS_STATUS_SLOTS; k++) {
+			char status[16];
+
+			if (!m->requests_total[e][k])
+				continue;
+			if (k < METRICS_STATUS_SLOTS - 1)
+				snprintf(status, sizeof(status), "%u", status_codes[k]);
+			else
+				snprintf(status, sizeof(status), "other");
+			put(b, "vm_informant_http_requests_total"
+			       "{endpoint=\"%s\",status=\"%s\"} %llu\n",
+			    endpoint_names[e], status, (unsigned long long)m->requests_total[e][k]);
+		}
+	header(b, "http_request_duration_seconds", "histogram",
+	       "Time from request start to response completion, by endpoint.");
+	for (unsigned e = 0; e < EP__COUNT; e++) {
+		const char *ep = endpoint_names[e];
+		uint64_t cum = 0;
+
+		for (unsigned i = 0; i <= METRICS_LATENCY_BUCKETS; i++) {
+			cum += m->latency_bucket[e][i];
+			if (i < METRICS_LATENCY_BUCKETS)
+				put(b, "vm_informant_http_request_duration_seconds_bucket"
+				       "{endpoint=\"%s\",le=\"%g\"} %llu\n",
+				    ep, latency_bounds[i], (unsigned long long)cum);
+			else
+				put(b, "vm_informant_http_request_duration_seconds_bucket"
+				       "{endpoint=\"%s\",le=\"+Inf\"} %llu\n",
+				    ep, (unsigned long long)cum);
+		}
+		put(b, "vm_informant_http_request_duration_seconds_sum{endpoint=\"%s\"} %.17g\n",
+		    ep, m->latency_sum_seconds[e]);
+		put(b, "vm_informant_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+		    ep, (unsigned long long)m->latency_count[e]);
+	}
+}
+
+char *metrics_render(const struct metrics *m)
+{
+	struct buf b = { .cap = 8192 };
+
+	b.s = malloc(b.cap);
+	if (!b.s)
+		return NULL;
+	b.s[0] = '\0';
+	scalar_u(&b, "agents_registered", "gauge", "Agents registered.", m->agents_registered);
+	scalar_u(&b, "agent_current", "gauge", "1 if an agent is current.", m->agent_current);
+	scalar_u(&b, "agent_drops_total", "counter", "Agents dropped after failed calls.",
+		 m->agent_drops_total);
+	scalar_u(&b, "memory_high_events_total", "counter", "memory.high events seen.",
+		 m->memory_high_events_total);
+	scalar_u(&b, "freezes_total", "counter", "Cgroup freezes.", m->freezes_total);
+	scalar_d(&b, "frozen_seconds_total", "counter", "Time the cgroup spent frozen.",
+		 m->frozen_seconds_total);
+	scalar_d(&b, "last_freeze_milliseconds", "gauge", "Duration of the last freeze.",
+		 m->last_freeze_ms);
+	scalar_u(&b, "memory_high_raises_total", "counter", "Stepwise memory.high raises.",
+		 m->memory_high_raises_total);
+	scalar_u(&b, "upscale_requests_total", "counter", "/try-upscale requests sent.",
+		 m->upscale_requests_total);
+	scalar_u(&b, "upscale_requests_predicted_total", "counter",
+		 "/try-upscale requests sent before any memory.high event.",
+		 m->upscale_requests_predicted_total);
+	scalar_u(&b, "upscale_requests_failed_total", "counter",
+		 "/try-upscale requests that failed.", m->upscale_requests_failed_total);
+	scalar_u(&b, "upscales_granted_total", "counter", "/upscale requests applied.",
+		 m->upscales_granted_total);
+	scalar_u(&b, "downscales_accepted_total", "counter", "/downscale requests accepted.",
+		 m->downscales_accepted_total);
+	scalar_u(&b, "downscales_rejected_total", "counter", "/downscale requests refused.",
+		 m->downscales_rejected_total);
+	scalar_u(&b, "vm_memory_bytes", "gauge", "VM memory the limits are computed from.",
+		 m->vm_memory_bytes);
+	scalar_u(&b, "memory_high_bytes", "gauge", "Cgroup memory.high.", m->memory_high_bytes);
+	scalar_u(&b, "memory_max_bytes", "gauge", "Cgroup memory.max.", m->memory_max_bytes);
+	scalar_u(&b, "memory_current_bytes", "gauge", "Cgroup memory.current.",
+		 m->memory_current_bytes);
+	scalar_u(&b, "file_cache_bytes", "gauge", "Postgres file cache size.", m->file_cache_bytes);
+	scalar_u(&b, "filecache_errors_total", "counter", "Failed file cache operations.",
+		 m->filecache_errors_total);
+	render_requests(&b, m);
+	if (b.failed) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}

@@ -17,7 +17,7 @@ enum metrics_endpoint {
 };
 
 #define METRICS_LATENCY_BUCKETS 12 /* upper bounds in metrics.c */
-#define METRICS_STATUS_SLOTS 8     /* 200 400 401 404 405 409 413 500/other */
+#define METRICS_STATUS_SLOTS 11    /* 200 301 400 401 404 405 409 413 500 503 other */
 
 struct metrics {
 	/* agents */
@@ -50,6 +50,10 @@ struct metrics {
 	double latency_sum_seconds[EP__COUNT];
 	uint64_t latency_count[EP__COUNT];
 };
+
+/* Slot of an HTTP status in requests_total, and its label. */
+unsigned metrics_status_slot(unsigned http_status);
+const char *metrics_endpoint_name(enum metrics_endpoint ep);
 
 void metrics_observe_request(struct metrics *m, enum metrics_endpoint ep, unsigned http_status,
 			     double seconds);

@@ -1,1 +1,540 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * server.c — libmicrohttpd driven by the informant's loop.
+ *
+ * MHD runs in external epoll mode: its epoll fd sits in the loop, a loop
+ * timer follows MHD_get_timeout(), and MHD_run() runs after either fires.
+ * Handlers that wait for something (the /id probe, Postgres) leave the
+ * request unanswered; the connection is then suspended and resumed by
+ * server_respond(), which also kicks MHD through the timer.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "httputil.h"
+#include "log.h"
+
+#define MAX_EXTRA_HEADERS 4
+#define PATH_MAX_LEN 1024
+
+struct server {
+	struct loop *loop;
+	struct MHD_Daemon *mhd;
+	struct loop_timer *timer;
+	int epfd;
+	int listen_fd;
+	uint16_t port;
+	const struct server_route *routes;
+	size_t nroutes;
+	void *ctx;
+	struct metrics *metrics;
+	uint64_t max_body;
+	char token[HTTP_TOKEN_MAX];
+	bool closing;
+	unsigned in_flight; /* requests started and not yet completed */
+};
+
+struct server_req {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	const struct server_route *route;
+	enum metrics_endpoint ep;
+	uint64_t start_ns;
+	char *body;
+	size_t len;
+	bool dispatched, suspended, too_large;
+	struct MHD_Response *resp; /* answer waiting to be queued */
+	unsigned status;           /* 0 until answered */
+	char hdr_name[MAX_EXTRA_HEADERS][32];
+	char hdr_value[MAX_EXTRA_HEADERS][256];
+	unsigned nhdr;
+	server_done_fn done;
+	_Alignas(max_align_t) unsigned char user[SERVER_USER_BYTES];
+};
+
+/* ---- answers ---------------------------------------------------------------- */
+
+static void kick(struct server *s)
+{
+	/* MHD must run again soon (a resumed connection); 1 ns = at once. */
+	(void)loop_timer_arm_ns(s->timer, 1, 0);
+}
+
+void server_req_header(struct server_req *r, const char *name, const char *value)
+{
+	unsigned i = r->nhdr;
+
+	if (i >= MAX_EXTRA_HEADERS)
+		return;
+	snprintf(r->hdr_name[i], sizeof(r->hdr_name[i]), "%s", name);
+	snprintf(r->hdr_value[i], sizeof(r->hdr_value[i]), "%s", value);
+	for (char *p = r->hdr_value[i]; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	r->nhdr++;
+}
+
+void server_respond(struct server_req *r, unsigned status, const char *content_type,
+		    const char *body)
+{
+	struct MHD_Response *resp;
+
+	if (r->status) {
+		log_event(LOG_ERROR, "request answered twice", LF_U64("status", status), LF_END);
+		return;
+	}
+	resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!resp) {
+		/* Out of memory: let MHD close the connection (no answer). */
+		status = 500;
+	} else {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+		for (unsigned i = 0; i < r->nhdr; i++)
+			MHD_add_response_header(resp, r->hdr_name[i], r->hdr_value[i]);
+		if (r->srv->closing)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	}
+	r->resp = resp;
+	r->status = status;
+	if (r->suspended) {
+		r->suspended = false;
+		MHD_resume_connection(r->conn);
+		kick(r->srv);
+	}
+}
+
+void server_respond_text(struct server_req *r, unsigned status, const char *text)
+{
+	server_respond(r, status, SERVER_CT_TEXT, text);
+}
+
+bool server_req_answered(const struct server_req *r)
+{
+	return r->status != 0;
+}
+
+void server_req_on_done(struct server_req *r, server_done_fn fn)
+{
+	r->done = fn;
+}
+
+void *server_req_user(struct server_req *r)
+{
+	return r->user;
+}
+
+/* Hand the waiting answer to MHD. */
+static enum MHD_Result queue(struct server_req *r)
+{
+	struct MHD_Response *resp = r->resp;
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	r->resp = NULL;
+	ret = MHD_queue_response(r->conn, r->status, resp);
+	MHD_destroy_response(resp);
+	if (ret != MHD_YES)
+		log_event(LOG_DEBUG, "MHD refused the answer", LF_U64("status", r->status),
+			  LF_BOOL("dispatched", r->dispatched), LF_U64("body_so_far", r->len),
+			  LF_END);
+	return ret;
+}
+
+/* ---- the common handling of spec §5.0 and D19 ------------------------------- */
+
+static const struct server_route *find_route(const struct server *s, const char *path)
+{
+	for (size_t i = 0; i < s->nroutes; i++)
+		if (strcmp(s->routes[i].path, path) == 0)
+			return &s->routes[i];
+	return NULL;
+}
+
+static bool content_length_too_big(struct server *s, struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end;
+	unsigned long long n;
+
+	if (!cl)
+		return false;
+	errno = 0;
+	n = strtoull(cl, &end, 10);
+	return errno == ERANGE || (end != cl && n > s->max_body);
+}
+
+/* Everything decided from the headers; true if r was answered. */
+static bool precheck(struct server *s, struct server_req *r, const char *url, const char *method)
+{
+	char clean[PATH_MAX_LEN + 3];
+	char text[64];
+
+	if (s->closing) {
+		server_respond_text(r, 503, "Service shutting down");
+		return true;
+	}
+	if (s->token[0] &&
+	    !http_auth_ok(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_AUTHORIZATION), s->token)) {
+		server_req_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				  "Bearer realm=\"vm-informant\"");
+		server_respond_text(r, 401, "Unauthorized");
+		return true;
+	}
+	if (strlen(url) > PATH_MAX_LEN || http_mux_clean(url, clean, sizeof(clean)) < 0) {
+		server_req_header(r, "X-Content-Type-Options", "nosniff");
+		server_respond_text(r, 404, "404 page not found\n");
+		return true;
+	}
+	if (strcmp(clean, url) != 0) {
+		server_req_header(r, MHD_HTTP_HEADER_LOCATION, clean);
+		server_respond_text(r, 301, "");
+		return true;
+	}
+	r->route = find_route(s, url);
+	if (!r->route) {
+		server_req_header(r, "X-Content-Type-Options", "nosniff");
+		server_respond_text(r, 404, "404 page not found\n");
+		return true;
+	}
+	r->ep = r->route->ep;
+	if (strcmp(method, r->route->method) != 0) {
+		snprintf(text, sizeof(text), "request method must be %s", r->route->method);
+		server_respond_text(r, 405, text);
+		return true;
+	}
+	if (content_length_too_big(s, r->conn)) {
+		snprintf(text, sizeof(text), "request body larger than %llu bytes",
+			 (unsigned long long)s->max_body);
+		server_respond_text(r, 413, text);
+		return true;
+	}
+	return false;
+}
+
+static bool append_body(struct server_req *r, const char *data, size_t n)
+{
+	char *p;
+
+	if (r->too_large || r->len + n > r->srv->max_body) {
+		/* Keep reading to the end (MHD cannot answer earlier) but store
+		 * nothing more. */
+		r->too_large = true;
+		free(r->body);
+		r->body = NULL;
+		r->len = 0;
+		return true;
+	}
+	p = realloc(r->body, r->len + n + 1);
+	if (!p)
+		return false;
+	memcpy(p + r->len, data, n);
+	r->len += n;
+	p[r->len] = '\0';
+	r->body = p;
+	return true;
+}
+
+/*
+ * MHD calls this once when the headers are in, once per piece of body, and
+ * once more when the body is complete.  MHD 0.9.75 refuses an answer while
+ * a body is still arriving, so even answers decided from the headers alone
+ * (401, 404, 405, 413 by Content-Length) are queued only at that last call;
+ * the body is discarded meanwhile, never stored beyond max_body_bytes.
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct server *s = cls;
+	struct server_req *r = *con_cls;
+	char text[64];
+
+	(void)version;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->srv = s;
+		r->conn = c;
+		r->ep = EP_OTHER;
+		r->start_ns = loop_now_ns();
+		*con_cls = r;
+		s->in_flight++;
+		(void)precheck(s, r, url, method);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!r->status && !append_body(r, upload_data, *upload_data_size))
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->resp)
+		return queue(r); /* decided early, or answered while suspended */
+	if (r->too_large) {
+		snprintf(text, sizeof(text), "request body larger than %llu bytes",
+			 (unsigned long long)s->max_body);
+		server_respond_text(r, 413, text);
+		return queue(r);
+	}
+	if (r->dispatched)
+		return MHD_YES; /* spurious call while waiting */
+	r->dispatched = true;
+	r->route->fn(s->ctx, r, r->body ? r->body : "", r->len);
+	if (r->resp)
+		return queue(r);
+	r->suspended = true;
+	MHD_suspend_connection(c);
+	return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct server *s = cls;
+	struct server_req *r = *con_cls;
+
+	(void)c;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	s->in_flight--;
+	if (r->status)
+		metrics_observe_request(s->metrics, r->ep, r->status,
+					(double)(loop_now_ns() - r->start_ns) / 1e9);
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_event(LOG_DEBUG, "request ended early", LF_U64("code", toe),
+			  LF_U64("status", r->status), LF_END);
+	if (r->done)
+		r->done(s->ctx, r);
+	if (r->resp)
+		MHD_destroy_response(r->resp);
+	free(r->body);
+	free(r);
+}
+
+/* ---- the loop side ------------------------------------------------------- */
+
+static void run_mhd(struct server *s)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	/* MHD_get_timeout64 is newer than Debian bookworm's MHD 0.9.75. */
+	(void)MHD_run(s->mhd);
+	if (MHD_get_timeout(s->mhd, &ms) == MHD_YES)
+		(void)loop_timer_arm_ns(s->timer, ms ? (uint64_t)ms * 1000000u : 1, 0);
+	else
+		(void)loop_timer_arm(s->timer, 0, 0);
+}
+
+static void on_epoll(void *arg, uint32_t events)
+{
+	(void)events;
+	run_mhd(arg);
+}
+
+static void on_timer(void *arg)
+{
+	run_mhd(arg);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	log_event(LOG_DEBUG, "http server", LF_STR("detail", line), LF_END);
+}
+
+static int open_listener(const struct server_options *o, int *fd_out, int *family,
+			 char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	char port[8];
+	int r, fd = -1, one = 1;
+
+	snprintf(port, sizeof(port), "%u", o->port);
+	r = getaddrinfo(o->host && o->host[0] ? o->host : NULL, port, &hints, &res);
+	if (r != 0) {
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", o->host, o->port,
+			 gai_strerror(r));
+		return -EADDRNOTAVAIL;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 64) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot listen on %s:%u: %s (is another informant running?)",
+			 o->host, o->port, strerror(-r));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return r;
+	}
+	*family = res->ai_family;
+	freeaddrinfo(res);
+	*fd_out = fd;
+	return 0;
+}
+
+static uint16_t bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static int start_mhd(struct server *s, const struct server_options *o, int family)
+{
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *info;
+
+	if (family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+				  MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+				  MHD_OPTION_CONNECTION_LIMIT, o->connection_limit,
+				  MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->connection_memory_limit,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				  MHD_OPTION_END);
+	if (!s->mhd)
+		return -EIO;
+	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!info)
+		return -EIO;
+	s->epfd = info->epoll_fd;
+	return 0;
+}
+
+int server_new(struct loop *loop, const struct server_options *o,
+	       const struct server_route *routes, size_t nroutes, void *ctx, struct metrics *m,
+	       struct server **out, char *err, size_t errlen)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	int family = AF_INET, r;
+
+	if (!s)
+		return -ENOMEM;
+	s->loop = loop;
+	s->routes = routes;
+	s->nroutes = nroutes;
+	s->ctx = ctx;
+	s->metrics = m;
+	s->max_body = o->max_body_bytes;
+	s->listen_fd = -1;
+	s->epfd = -1;
+	r = server_set_token(s, o->token);
+	if (r < 0) {
+		snprintf(err, errlen, "auth token too long");
+		free(s);
+		return r;
+	}
+	r = open_listener(o, &s->listen_fd, &family, err, errlen);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	s->port = bound_port(s->listen_fd);
+	r = start_mhd(s, o, family);
+	if (r < 0)
+		snprintf(err, errlen, "cannot start the HTTP server on %s:%u", o->host, o->port);
+	if (r == 0)
+		r = loop_timer_new(loop, on_timer, s, &s->timer);
+	if (r == 0)
+		r = loop_add_fd(loop, s->epfd, EPOLLIN, on_epoll, s);
+	if (r < 0) {
+		if (!err[0])
+			snprintf(err, errlen, "cannot add the HTTP server to the loop: %s",
+				 strerror(-r));
+		s->epfd = -1;
+		server_free(s);
+		return r;
+	}
+	run_mhd(s);
+	*out = s;
+	return 0;
+}
+
+void server_free(struct server *s)
+{
+	if (!s)
+		return;
+	if (s->epfd >= 0)
+		(void)loop_del_fd(s->loop, s->epfd);
+	loop_timer_free(s->timer);
+	/* MHD closes the listen socket it was given, unless it was quiesced
+	 * (then server_quiesce closed it). */
+	if (s->mhd)
+		MHD_stop_daemon(s->mhd);
+	else if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	explicit_bzero(s->token, sizeof(s->token));
+	free(s);
+}
+
+uint16_t server_port(const struct server *s)
+{
+	return s->port;
+}
+
+int server_set_token(struct server *s, const char *token)
+{
+	if (token && strlen(token) >= sizeof(s->token))
+		return -E2BIG;
+	explicit_bzero(s->token, sizeof(s->token));
+	if (token)
+		memcpy(s->token, token, strlen(token) + 1);
+	return 0;
+}
+
+void server_quiesce(struct server *s)
+{
+	MHD_socket fd;
+
+	s->closing = true;
+	fd = MHD_quiesce_daemon(s->mhd);
+	if (fd != MHD_INVALID_SOCKET && fd == s->listen_fd) {
+		close(s->listen_fd);
+		s->listen_fd = -1;
+	}
+	kick(s);
+}
+
+unsigned server_requests_in_flight(const struct server *s)
+{
+	return s->in_flight;
+}
+
+unsigned server_connections(const struct server *s)
+{
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+	return info ? info->num_connections : 0;
+}

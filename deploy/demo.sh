@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# deploy/demo.sh — vm-informant live, on an embedded default:
+# a throw-away Postgres, the real daemon, agent-sim as the autoscaler and a
+# workload that grows memory in steps.  Uses the real cgroup v2 memory
+# controller when the machine has one, a directory imitating cgroupfs
+# otherwise.  Installs and builds what is missing first (Debian, as root).
+#
+#   deploy/demo.sh [--duration SECONDS] [--vm]
+#
+# --duration  how long the story runs (default 60); it ends by itself
+# --vm        the same story inside a real QEMU guest (tests/vm)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+for arg in "$@"; do
+	case $arg in
+	-h | --help)
+		sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	--vm)
+		exec "$top/tests/vm/run.sh" --demo "$@"
+		;;
+	esac
+done
+
+"$top/deploy/bootstrap.sh" build
+exec python3 "$top/deploy/demo.py" --build "$top/build" "$@"

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * server.h — the informant's HTTP server: libmicrohttpd in external epoll
+ * mode on the informant's loop (no threads), with the common handling of
+ * spec §5.0 (301 for unclean paths, 404, 405) and the hardening of D19
+ * (optional bearer token, body limit → 413, connection limit, per-connection
+ * memory limit, idle timeout).
+ *
+ * A handler answers with server_respond*() either before it returns or
+ * later (the connection is suspended meanwhile, e.g. while an agent's /id
+ * is probed); every request must be answered exactly once.
+ */
+#ifndef VMI_SERVER_H
+#define VMI_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+#include "metrics.h"
+
+#define SERVER_CT_TEXT "text/plain; charset=utf-8"
+#define SERVER_CT_JSON "application/json"
+#define SERVER_USER_BYTES 64
+
+struct server;
+struct server_req;
+
+/* body is NUL-terminated (len excludes the NUL). */
+typedef void (*server_handler_fn)(void *ctx, struct server_req *r, const char *body, size_t len);
+typedef void (*server_done_fn)(void *ctx, struct server_req *r);
+
+struct server_route {
+	const char *path;   /* exact, e.g. "/register" */
+	const char *method; /* "POST", "PUT", "DELETE", "GET" */
+	enum metrics_endpoint ep;
+	server_handler_fn fn;
+};
+
+struct server_options {
+	const char *host;          /* numeric or resolvable; "0.0.0.0" = all IPv4 */
+	uint16_t port;             /* 0 = any free port (tests) */
+	uint64_t max_body_bytes;
+	const char *token;         /* NULL or "" = no authentication */
+	unsigned connection_limit;
+	unsigned idle_timeout_s;
+	size_t connection_memory_limit;
+};
+
+/* Bind, listen and add the server to the loop.  routes must outlive the
+ * server.  -errno and a message such as "cannot listen on 0.0.0.0:10301:
+ * Address already in use" on failure. */
+int server_new(struct loop *loop, const struct server_options *o,
+	       const struct server_route *routes, size_t nroutes, void *ctx, struct metrics *m,
+	       struct server **out, char *err, size_t errlen);
+/* Closes every connection; answer all suspended requests first. */
+void server_free(struct server *s);
+/* The port actually bound (for port 0). */
+uint16_t server_port(const struct server *s);
+/* Replace the bearer token (SIGHUP); NULL or "" turns authentication off. */
+int server_set_token(struct server *s, const char *token);
+/* Shutdown: stop accepting connections; further requests on open
+ * connections get 503. */
+void server_quiesce(struct server *s);
+unsigned server_connections(const struct server *s);
+unsigned server_requests_in_flight(const struct server *s);
+
+/* Answer r; body is copied.  May be called from the handler or later. */
+void server_respond(struct server_req *r, unsigned status, const char *content_type,
+		    const char *body);
+void server_respond_text(struct server_req *r, unsigned status, const char *text);
+bool server_req_answered(const struct server_req *r);
+/* An extra header for the answer (call before server_respond*()).
+ * CR, LF and other control characters in value become spaces. */
+void server_req_header(struct server_req *r, const char *name, const char *value);
+/* Run fn(ctx, r) once the answer has been sent or the connection ended. */
+void server_req_on_done(struct server_req *r, server_done_fn fn);
+/* SERVER_USER_BYTES of scratch space for the handler, zeroed. */
+void *server_req_user(struct server_req *r);
+
+#endif

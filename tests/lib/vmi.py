@@ -1,0 +1,330 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Helpers for the integration tests: a directory imitating cgroupfs, a
+meminfo file, a throw-away Postgres, the real daemon and agent-sim.
+
+Python 3 standard library only.  Every wait is bounded; every process and
+directory is cleaned up by the owning object's stop()/close(), which the
+tests call from unittest's addCleanup so a failing test still cleans up.
+"""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("VMI_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
+TESTS = os.environ.get("VMI_TESTS_DIR", os.path.join(os.path.dirname(__file__), ".."))
+DAEMON = os.path.join(BUILD, "informant", "vm-informant")
+AGENT_SIM = os.path.join(BUILD, "agent-proto", "agent-sim")
+PG_CLUSTER = os.path.join(TESTS, "lib", "pg-cluster.sh")
+
+MiB = 1 << 20
+GiB = 1 << 30
+SKIP = 77  # meson's "skipped" exit status
+
+
+def wait_until(predicate, timeout=5.0, interval=0.01, what="condition"):
+    """Poll predicate() until it returns a truthy value; raise on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rewrite_in_place(path, text):
+    """Rewrite a file without replacing its inode (readers keep it open)."""
+    with open(path, "r+b") as f:
+        data = text.encode()
+        f.write(data)
+        f.truncate(len(data))
+
+
+class FakeCgroup:
+    """A plain directory holding the files of a cgroup v2 memory cgroup."""
+
+    def __init__(self, root, name="neon-postgres"):
+        self.root = root
+        self.name = name
+        self.dir = os.path.join(root, name)
+        os.makedirs(self.dir)
+        self.events = {"low": 0, "high": 0, "max": 0, "oom": 0, "oom_kill": 0}
+        for fname, text in (("memory.current", "0\n"), ("memory.high", "max\n"),
+                            ("memory.max", "max\n"), ("cgroup.freeze", "0\n"),
+                            ("cgroup.events", "populated 1\nfrozen 0\n")):
+            with open(os.path.join(self.dir, fname), "w") as f:
+                f.write(text)
+        with open(os.path.join(self.dir, "memory.events"), "w") as f:
+            f.write(self._events_text())
+
+    def _events_text(self):
+        return "".join("%s %d\n" % kv for kv in self.events.items())
+
+    def read(self, fname):
+        with open(os.path.join(self.dir, fname)) as f:
+            return f.read().strip()
+
+    def read_int(self, fname):
+        """The value, None for "max" or for a read that caught the daemon
+        between truncating and writing the plain file (cgroupfs is atomic)."""
+        v = self.read(fname)
+        return None if v in ("max", "") else int(v)
+
+    def write(self, fname, text):
+        rewrite_in_place(os.path.join(self.dir, fname), text)
+
+    def set_current(self, nbytes):
+        self.write("memory.current", "%d\n" % nbytes)
+
+    def memory_high_event(self, count=1):
+        self.events["high"] += count
+        self.write("memory.events", self._events_text())
+
+    def frozen(self):
+        return self.read("cgroup.freeze") == "1"
+
+
+class Meminfo:
+    """A /proc/meminfo-format file whose MemTotal the test (or agent-sim) sets."""
+
+    def __init__(self, path, total_bytes):
+        self.path = path
+        with open(path, "w") as f:
+            f.write(self._text(total_bytes))
+
+    @staticmethod
+    def _text(total):
+        kb = total // 1024
+        return ("MemTotal:       %8d kB\nMemFree:        %8d kB\n"
+                "MemAvailable:   %8d kB\nBuffers:               0 kB\n"
+                "Cached:                0 kB\n" % (kb, kb * 3 // 4, kb * 3 // 4))
+
+    def set_total(self, total_bytes):
+        rewrite_in_place(self.path, self._text(total_bytes))
+
+    def total(self):
+        with open(self.path) as f:
+            m = re.search(r"^MemTotal:\s+(\d+) kB", f.read(), re.M)
+        return int(m.group(1)) * 1024
+
+
+class PgCluster:
+    """A throw-away Postgres started by tests/lib/pg-cluster.sh."""
+
+    def __init__(self, workdir, extra_conf=()):
+        self.dir = os.path.join(workdir, "pg")
+        r = subprocess.run([PG_CLUSTER, "start", self.dir] + list(extra_conf),
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode == SKIP:
+            raise unittest_skip("Postgres not available: " + r.stderr.strip())
+        if r.returncode != 0:
+            raise RuntimeError("pg-cluster.sh start failed: " + r.stderr)
+        self.connstr = r.stdout.strip().splitlines()[-1]
+
+    def psql(self, sql):
+        """Run one statement through psql (as a separate client)."""
+        r = subprocess.run(["psql", "-XAtq", "-d", self.connstr, "-c", sql],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("psql failed: " + r.stderr)
+        return r.stdout.strip()
+
+    def setting(self, name):
+        return self.psql("SELECT current_setting('%s')" % name)
+
+    def pause(self):
+        subprocess.run([PG_CLUSTER, "pause", self.dir], check=True, timeout=60,
+                       capture_output=True)
+
+    def resume(self):
+        subprocess.run([PG_CLUSTER, "resume", self.dir], check=True, timeout=60,
+                       capture_output=True)
+
+    def stop(self):
+        subprocess.run([PG_CLUSTER, "stop", self.dir], timeout=60, capture_output=True)
+
+
+def unittest_skip(msg):
+    import unittest
+    return unittest.SkipTest(msg)
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=5.0):
+    """One HTTP exchange; returns (status, headers dict (lowercase), body str)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = body.encode() if isinstance(body, str) else body
+        conn.request(method, path, body=data, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def parse_metrics(text):
+    """Prometheus text to {'name{labels}': float}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        out[key] = float(value)
+    return out
+
+
+class Daemon:
+    """The real vm-informant with a generated config file."""
+
+    def __init__(self, workdir, sections, args=(), supervised=False, env=None):
+        self.workdir = workdir
+        self.port = free_port()
+        sections = {k: dict(v) for k, v in sections.items()}
+        sections.setdefault("server", {}).setdefault("listen", "127.0.0.1:%d" % self.port)
+        sections.setdefault("log", {}).setdefault("level", "debug")
+        self.config_path = os.path.join(workdir, "vm-informant.conf")
+        with open(self.config_path, "w") as f:
+            for sec, kv in sections.items():
+                f.write("[%s]\n" % sec)
+                for k, v in kv.items():
+                    f.write("%s = %s\n" % (k, v))
+        self.log_path = os.path.join(workdir, "daemon.log")
+        self.log = open(self.log_path, "w")
+        cmd = [DAEMON, "--config", self.config_path] + list(args)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_until(self.serving, timeout=10, what="daemon to serve on %d" % self.port)
+        except AssertionError:
+            self.stop()
+            raise AssertionError("daemon did not start; log:\n" + self.logs())
+
+    def serving(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("daemon exited with %s; log:\n%s" % (self.proc.returncode,
+                                                                     self.logs()))
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def request(self, method, path, body=None, headers=None, timeout=5.0):
+        return http_request(self.port, method, path, body, headers, timeout)
+
+    def metrics(self):
+        status, _, body = self.request("GET", "/metrics")
+        assert status == 200, (status, body)
+        return parse_metrics(body)
+
+    def metric(self, name, default=0.0):
+        return self.metrics().get(name, default)
+
+    def status(self):
+        status, _, body = self.request("GET", "/status")
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+    def logs(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def log_records(self):
+        recs = []
+        for line in self.logs().splitlines():
+            try:
+                recs.append(json.loads(line))
+            except ValueError:
+                pass
+        return recs
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Signal the daemon and return its exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+class AgentSim:
+    """build/agent-proto/agent-sim registered with a daemon on loopback."""
+
+    def __init__(self, workdir, informant_port, args=(), name="agent"):
+        self.log_path = os.path.join(workdir, "%s.log" % name)
+        self.log = open(self.log_path, "w")
+        cmd = [AGENT_SIM, "--informant", "127.0.0.1:%d" % informant_port,
+               "--listen", "127.0.0.1:0"] + list(args)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        self.addr = wait_until(self._listen_addr, timeout=10, what="agent-sim address")
+        self.port = int(self.addr.rsplit(":", 1)[1])
+
+    def _listen_addr(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("agent-sim exited: " + self.logs())
+        m = re.search(r"(127\.0\.0\.1:\d+)", self.logs())
+        return m.group(1) if m and not m.group(1).endswith(":0") else None
+
+    def logs(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def state(self):
+        status, _, body = http_request(self.port, "GET", "/sim/state")
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+    def control(self, path):
+        return http_request(self.port, "POST", path, body="", timeout=10)
+
+    def wait_running(self, timeout=10):
+        return wait_until(lambda: self.state().get("running"), timeout=timeout,
+                          what="agent-sim to be resumed")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class Workdir:
+    """A temp dir removed at close (kept with VMI_KEEP_TMP=1 for debugging)."""
+
+    def __init__(self, prefix="vmi-test-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+        os.chmod(self.path, 0o755)
+
+    def close(self):
+        if os.environ.get("VMI_KEEP_TMP") == "1":
+            sys.stderr.write("kept %s\n" % self.path)
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
