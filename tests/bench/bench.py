@@ -159,6 +159,15 @@ class Bench:
             self.notes.append("event-driver %s: %s" % (args[0], r.stderr.strip()[:300]))
         return keyvals(r.stdout)
 
+    def floor_freeze(self, env, events, wait_ms, raw):
+        """The event driver against floor-freeze on env's directory."""
+        floor = subprocess.Popen([self.exe("floor-freeze"), env.dir, str(wait_ms * 1000)])
+        time.sleep(0.1)
+        try:
+            self.driver(["freeze", env.dir, events], raw)
+        finally:
+            stop(floor)
+
     # ---- 1. memory.high event -> cgroup.freeze written ----
     def bench_freeze(self):
         blocks, per_block = (2, 500) if self.args.quick else (5, 2000)
@@ -169,12 +178,7 @@ class Bench:
             # Floor and daemon alternate in blocks, so load changes on the
             # machine hit both alike; samples are pooled per side.
             for _ in range(blocks):
-                floor = subprocess.Popen([self.exe("floor-freeze"), env.dir, str(wait_ms * 1000)])
-                time.sleep(0.1)
-                try:
-                    self.driver(["freeze", env.dir, per_block], raw + "-floor")
-                finally:
-                    stop(floor)
+                self.floor_freeze(env, per_block, wait_ms, raw + "-floor")
                 port = free_port()
                 d = self.start_daemon(env, port, {"max_upscale_wait": "%dms" % wait_ms,
                                                   "min_freeze_interval": "0"})
@@ -207,12 +211,7 @@ class Bench:
         env = Env()
         raw = os.path.join(env.root, "raw")
         try:
-            floor = subprocess.Popen([self.exe("floor-freeze"), env.dir, "1000"])
-            time.sleep(0.1)
-            try:
-                self.driver(["freeze", env.dir, events // 2], raw + "-floor")
-            finally:
-                stop(floor)
+            self.floor_freeze(env, events // 2, 1, raw + "-floor")
             port = free_port()
             d = self.start_daemon(env, port, {"max_upscale_wait": "%dms" % wait_ms,
                                               "min_freeze_interval": "0"})
@@ -309,6 +308,11 @@ class Bench:
                 fields = f.read().rsplit(")", 1)[1].split()
             return rss, (int(fields[11]) + int(fields[12])) * 10**9 // os.sysconf("SC_CLK_TCK")
 
+    @staticmethod
+    def rss_anon(pid):
+        with open("/proc/%d/status" % pid) as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("RssAnon:")), 0)
+
     def bench_idle(self):
         secs = 10 if self.args.quick else 60
         env = Env()
@@ -326,6 +330,7 @@ class Bench:
                     peak[p.pid] = max(peak[p.pid], self.proc_sample(p.pid)[0])
             elapsed = time.monotonic() - t0
             end = {p.pid: self.proc_sample(p.pid) for p in (d, floor)}
+            anon = {p.pid: self.rss_anon(p.pid) for p in (d, floor)}
         finally:
             stop(floor)
             stop(d)
@@ -335,6 +340,8 @@ class Bench:
         self.row(name, "peak RSS KiB", "%d" % peak[d.pid], "%d" % peak[floor.pid],
                  "%.1f" % (peak[d.pid] / max(1, peak[floor.pid])), "≤ 4096 KiB",
                  "yes" if peak[d.pid] <= 4096 else "no")
+        self.row(name, "RssAnon KiB (rest: shared libraries)", "%d" % anon[d.pid],
+                 "%d" % anon[floor.pid], "", "", "")
         self.row(name, "CPU %", "%.3f" % cpu[d.pid],
                  "%.3f" % cpu[floor.pid], "", "≤ 0.1 %", "yes" if cpu[d.pid] <= 0.1 else "no")
 
