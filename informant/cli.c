@@ -263,12 +263,12 @@ int cli_child_argv(const struct cli *cli, char **out, size_t outlen)
 	struct flag_tok t;
 	size_t n = 0;
 	int i = 1, from = 1;
-	char dummy[8];
+	char ignored[128]; /* the argv was parsed before: no error can occur */
 
 	if (outlen < (size_t)cli->argc + 1 || cli->argc < 1)
 		return -ENOSPC;
 	out[n++] = cli->argv[0];
-	while (next_flag(cli->argc, cli->argv, &i, &t, dummy, sizeof(dummy)) > 0) {
+	while (next_flag(cli->argc, cli->argv, &i, &t, ignored, sizeof(ignored)) > 0) {
 		for (int j = t.start; j < t.end && t.def->id != F_AUTO_RESTART; j++)
 			out[n++] = cli->argv[j];
 		from = i;

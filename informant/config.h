@@ -100,7 +100,8 @@ void config_print(const struct config *c, FILE *out);
  * is too small. */
 int config_connstr_redact(const char *connstr, char *out, size_t outlen);
 
-/* Value parsers shared with the CLI; 0 or -EINVAL. */
+/* Value parsers shared with the CLI: 0, -EINVAL (malformed) or -ERANGE
+ * (too large for 64 bits). */
 int config_parse_size(const char *s, uint64_t *bytes);
 int config_parse_duration_ms(const char *s, uint64_t *ms);
 int config_parse_bool(const char *s, bool *out);

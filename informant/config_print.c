@@ -4,6 +4,7 @@
  * to the same values, with the Postgres password redacted.
  */
 #include "config_internal.h"
+#include "filecache.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define REDACTED "xxxxx"
+#define REDACTED "***"
 
 static void format_size(uint64_t v, char *out, size_t outlen)
 {
@@ -52,7 +53,11 @@ static void format_double(double d, char *out, size_t outlen)
 static void format_string(const char *s, char *out, size_t outlen)
 {
 	size_t n = strlen(s);
-	bool quote = n > 0 && (s[0] == ' ' || s[0] == '"' || s[n - 1] == ' ' || s[n - 1] == '"');
+	/* Quotes keep blanks at the ends, a leading quote, and comment marks
+	 * (a '#' or ';' at the start or after a blank) from being lost. */
+	bool quote = n > 0 && (s[0] == ' ' || s[0] == '"' || s[n - 1] == ' ' || s[n - 1] == '"' ||
+			       s[0] == '#' || s[0] == ';' || strstr(s, " #") || strstr(s, " ;") ||
+			       strstr(s, "\t#") || strstr(s, "\t;"));
 
 	snprintf(out, outlen, quote ? "\"%s\"" : "%s", s);
 }
@@ -96,110 +101,17 @@ void config_key_format(const struct config_key *k, const struct config *c, char 
 	snprintf(out, outlen, "?");
 }
 
-/* Appends n bytes of s to out (bounded); false when out is full. */
-static bool append(char *out, size_t outlen, size_t *pos, const char *s, size_t n)
-{
-	if (n >= outlen - *pos)
-		return false;
-	memcpy(out + *pos, s, n);
-	*pos += n;
-	out[*pos] = '\0';
-	return true;
-}
-
-/* URL form: hide the password in user:password@ and in ?password=... */
-static int redact_url(const char *in, char *out, size_t outlen)
-{
-	const char *auth = strstr(in, "://") + 3;
-	size_t authlen = strcspn(auth, "/?#");
-	const char *at = memrchr(auth, '@', authlen);
-	const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-	const char *p = in;
-	size_t pos = 0;
-
-	out[0] = '\0';
-	if (colon) {
-		if (!append(out, outlen, &pos, in, (size_t)(colon + 1 - in)) ||
-		    !append(out, outlen, &pos, REDACTED, strlen(REDACTED)))
-			return -ENOSPC;
-		p = at;
-	}
-	while (*p) {
-		const char *pw = strstr(p, "password=");
-
-		if (!pw || (pw != in && pw[-1] != '?' && pw[-1] != '&')) {
-			size_t n = pw ? (size_t)(pw - p) + 1 : strlen(p);
-
-			if (!append(out, outlen, &pos, p, n))
-				return -ENOSPC;
-			p += n;
-			continue;
-		}
-		if (!append(out, outlen, &pos, p, (size_t)(pw - p) + 9) ||
-		    !append(out, outlen, &pos, REDACTED, strlen(REDACTED)))
-			return -ENOSPC;
-		p = pw + 9 + strcspn(pw + 9, "&#");
-	}
-	return 0;
-}
-
-/* Length of a keyword/value value at s: 'quoted with \\ escapes' or bare. */
-static size_t kv_value_len(const char *s)
-{
-	size_t i = 0;
-
-	if (s[0] != '\'')
-		return strcspn(s, " \t\n");
-	for (i = 1; s[i] && s[i] != '\''; i++) {
-		if (s[i] == '\\' && s[i + 1])
-			i++;
-	}
-	return s[i] ? i + 1 : i;
-}
-
-/* keyword = value form: every password value becomes xxxxx. */
-static int redact_kv(const char *in, char *out, size_t outlen)
-{
-	const char *p = in;
-	size_t pos = 0;
-
-	out[0] = '\0';
-	while (*p) {
-		const char *kw = p + strspn(p, " \t\n");
-		size_t kwlen = strcspn(kw, " \t\n=");
-		const char *eq = kw + kwlen + strspn(kw + kwlen, " \t\n");
-		const char *val;
-		size_t vlen;
-		bool secret;
-
-		if (*eq != '=')
-			return append(out, outlen, &pos, p, strlen(p)) ? 0 : -ENOSPC;
-		val = eq + 1 + strspn(eq + 1, " \t\n");
-		vlen = kv_value_len(val);
-		secret = kwlen == 8 && strncasecmp(kw, "password", 8) == 0;
-		if (!append(out, outlen, &pos, p, (size_t)(val - p)))
-			return -ENOSPC;
-		if (!(secret ? append(out, outlen, &pos, REDACTED, strlen(REDACTED))
-			     : append(out, outlen, &pos, val, vlen)))
-			return -ENOSPC;
-		p = val + vlen;
-	}
-	return 0;
-}
-
+/* The file cache library owns the one redaction that follows libpq's own
+ * parsing (quotes, escapes, URLs); a cut-off copy shows only the marker. */
 int config_connstr_redact(const char *connstr, char *out, size_t outlen)
 {
-	int r;
-
 	if (outlen == 0)
 		return -ENOSPC;
-	if (strncmp(connstr, "postgresql://", 13) == 0 || strncmp(connstr, "postgres://", 11) == 0)
-		r = redact_url(connstr, out, outlen);
-	else
-		r = redact_kv(connstr, out, outlen);
-	if (r < 0)
-		snprintf(out, outlen, "%s", REDACTED); /* never leak a cut-off secret */
-	return r;
+	if (fc_connstr_redact(connstr, out, outlen) < 0) {
+		snprintf(out, outlen, "%s", outlen > strlen(REDACTED) ? REDACTED : "");
+		return -ENOSPC;
+	}
+	return 0;
 }
 
 void config_print(const struct config *c, FILE *out)

@@ -126,6 +126,25 @@ static void keep_restart_only(const struct config *old, struct config *n)
 	note_restart_needed(old->filecache.enabled != n->filecache.enabled ||
 				    strcmp(old->filecache.connstr, n->filecache.connstr),
 			    "filecache.enabled/connstr");
+	note_restart_needed(old->filecache.in_memory != n->filecache.in_memory ||
+				    strcmp(old->filecache.size_setting, n->filecache.size_setting) ||
+				    strcmp(old->filecache.max_size_setting,
+					   n->filecache.max_size_setting) ||
+				    old->filecache.connect_timeout_ms != n->filecache.connect_timeout_ms,
+			    "filecache.in_memory/size_setting/max_size_setting/connect_timeout");
+	note_restart_needed(strcmp(old->system.meminfo, n->system.meminfo), "system.meminfo");
+	note_restart_needed(old->supervisor.auto_restart != n->supervisor.auto_restart ||
+				    old->supervisor.min_restart_interval_ms !=
+					    n->supervisor.min_restart_interval_ms,
+			    "supervisor.auto_restart/min_restart_interval (the supervisor's own)");
+	n->filecache.in_memory = old->filecache.in_memory;
+	memcpy(n->filecache.size_setting, old->filecache.size_setting,
+	       sizeof(n->filecache.size_setting));
+	memcpy(n->filecache.max_size_setting, old->filecache.max_size_setting,
+	       sizeof(n->filecache.max_size_setting));
+	n->filecache.connect_timeout_ms = old->filecache.connect_timeout_ms;
+	memcpy(n->system.meminfo, old->system.meminfo, sizeof(n->system.meminfo));
+	n->supervisor = old->supervisor;
 	memcpy(n->server.listen_host, old->server.listen_host, sizeof(n->server.listen_host));
 	n->server.listen_port = old->server.listen_port;
 	n->server.metrics = old->server.metrics;

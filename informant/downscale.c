@@ -68,8 +68,12 @@ static void downscale_finish(struct memory *m, bool cache_set, uint64_t cache)
 		return;
 	}
 	if (m->cg) {
+		uint64_t vm_prev = m->vm_bytes;
+
 		plan_limits(&m->cfg, ds->basis, cache, &max, &high);
+		m->vm_bytes = ds->vm_bytes; /* so the limits' log line shows the new size */
 		if (memory_write_limits(m, max, high, "downscale") < 0) {
+			m->vm_bytes = vm_prev;
 			if (cache_set && ds->cache_prev_known)
 				memory_size_cache(m, ds->cache_prev, "downscale rollback");
 			downscale_abort(m, 500, MEM_INTERNAL_ERROR);

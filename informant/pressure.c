@@ -94,10 +94,12 @@ static void pressure_set_high(struct memory *m, uint64_t high)
 	}
 	/* m->limit_high tracks the file, so the next computed write differs
 	 * and puts the computed value back. */
+	if (high > m->limit_high)
+		m->metrics->memory_high_raises_total++;
+	log_event(LOG_INFO, high > m->limit_high ? "memory.high raised" : "memory.high lowered back",
+		  LF_U64("memory_high", high), LF_U64("was", m->limit_high), LF_END);
 	m->limit_high = high;
 	m->metrics->memory_high_bytes = high;
-	m->metrics->memory_high_raises_total++;
-	log_event(LOG_INFO, "memory.high stepped", LF_U64("memory_high", high), LF_END);
 }
 
 static void pressure_apply(struct memory *m, const struct cg_react_action *a)

@@ -3,8 +3,10 @@
 #
 # Suites: the meson test suite in build/ (unit, integration against a real
 # Postgres, agent-sim over loopback, real cgroup v2 where the machine has
-# it) and the same suite under ASan+UBSan in build-asan/.
-# Environment: VMI_SKIP_ASAN=1 skips the sanitizer build.
+# it), the same suite under ASan+UBSan in build-asan/, and the libFuzzer
+# targets (corpus replay, then a short run) when clang is present.
+# Environment: VMI_SKIP_ASAN=1 skips the sanitizer build; VMI_FUZZ_SECONDS
+# sets the fuzzing time (default 20, 0 = replay the corpus only).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,6 +51,22 @@ run_suite build main
 if [ "${VMI_SKIP_ASAN:-0}" != 1 ]; then
 	run_suite build-asan asan -Db_sanitize=address,undefined -Db_lundef=false
 fi
+
+# run_script LABEL COMMAND…: one more test, judged by its exit status
+# (77 = skipped, as for meson).
+run_script() {
+	local label=$1 rc
+	shift
+	"$@" >"$top/build/$label.txt" 2>&1
+	rc=$?
+	case $rc in
+	0) passed=$((passed + 1)); echo "[$label] OK" ;;
+	77) skipped=$((skipped + 1)); echo "[$label] SKIP: $(tail -n 1 "$top/build/$label.txt")" ;;
+	*) failed=$((failed + 1)); echo "[$label] FAIL (exit $rc)"; tail -n 40 "$top/build/$label.txt" >&2 ;;
+	esac
+}
+
+run_script fuzz tests/fuzz/run.sh "${VMI_FUZZ_SECONDS:-20}"
 
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

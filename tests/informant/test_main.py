@@ -76,7 +76,7 @@ def test_check_config(tmp):
     rc, out, _ = run("--check-config", "--config", EXAMPLE, "-cgroup", "other",
                      "-pgconnstr=dbname=postgres password=hunter2")
     check(rc == 0 and "name = other" in out and "hunter2" not in out
-          and "password=xxxxx" in out and "enabled = true" in out.split("[filecache]")[1],
+          and "password=***" in out and "enabled = true" in out.split("[filecache]")[1],
           f"overrides shown, password redacted:\n{out}")
 
 

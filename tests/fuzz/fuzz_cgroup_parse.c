@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fuzz_cgroup_parse.c — the cgroup file parsers on arbitrary file content
+ * (torn reads, a hostile or buggy kernel interface, a fake cgroupfs).
+ *
+ * Input: one mode byte, then the file content (not NUL-terminated).
+ *   'a' cg_parse_value; it must agree with memctl's mc_parse_u64_value,
+ *       which reads the same single-value files ("max" is CG_UNLIMITED
+ *       there and 0 here);
+ *   'b' cg_parse_memory_events;
+ *   'c' cg_parse_cgroup_events.
+ * Every failure must return a documented errno and a non-empty message
+ * that fits the caller's buffer; what parses must print back canonically
+ * and parse again to the same values.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+
+#include "cgroup.h"
+#include "fuzz.h"
+#include "memctl.h"
+
+#define ERRLEN 160
+
+static void check_failure(int r, const char *err)
+{
+	FUZZ_CHECK(r == -EINVAL || r == -ERANGE || r == -ENODATA || r == -EFBIG);
+	FUZZ_CHECK(fuzz_message_ok(err, ERRLEN));
+}
+
+static void check_value(const char *buf, size_t len, char *err)
+{
+	uint64_t cg = 0, mc = 0;
+	int r = cg_parse_value("memory.high", buf, len, &cg, err, ERRLEN);
+
+	if (r < 0) {
+		check_failure(r, err);
+		if (len == 0 || len > CG_FILE_MAX)
+			return; /* memctl has no size rules of its own */
+	}
+	int rm = mc_parse_u64_value(buf, len, true, &mc);
+	FUZZ_CHECK(r == rm);
+	if (r == 0)
+		FUZZ_CHECK(cg == mc || (cg == CG_UNLIMITED && mc == 0));
+}
+
+static void check_memory_events(const char *buf, size_t len, char *err)
+{
+	struct cg_memory_events ev, again;
+	char text[512];
+	int n, r = cg_parse_memory_events("memory.events", buf, len, &ev, err, ERRLEN);
+
+	if (r < 0) {
+		check_failure(r, err);
+		return;
+	}
+	FUZZ_CHECK(ev.has_oom_group_kill || ev.oom_group_kill == 0);
+	n = snprintf(text, sizeof(text),
+		     "low %" PRIu64 "\nhigh %" PRIu64 "\nmax %" PRIu64 "\noom %" PRIu64
+		     "\noom_kill %" PRIu64 "\n",
+		     ev.low, ev.high, ev.max, ev.oom, ev.oom_kill);
+	FUZZ_CHECK(n > 0 && (size_t)n < sizeof(text));
+	if (ev.has_oom_group_kill)
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "oom_group_kill %" PRIu64 "\n",
+			      ev.oom_group_kill);
+	FUZZ_CHECK((size_t)n < sizeof(text));
+	r = cg_parse_memory_events("memory.events", text, (size_t)n, &again, err, ERRLEN);
+	FUZZ_CHECK(r == 0);
+	FUZZ_CHECK(again.low == ev.low && again.high == ev.high && again.max == ev.max &&
+		   again.oom == ev.oom && again.oom_kill == ev.oom_kill &&
+		   again.has_oom_group_kill == ev.has_oom_group_kill &&
+		   again.oom_group_kill == ev.oom_group_kill);
+}
+
+static void check_cgroup_events(const char *buf, size_t len, char *err)
+{
+	struct cg_cgroup_events ev, again;
+	char text[64];
+	int n, r = cg_parse_cgroup_events("cgroup.events", buf, len, &ev, err, ERRLEN);
+
+	if (r < 0) {
+		check_failure(r, err);
+		return;
+	}
+	n = snprintf(text, sizeof(text), "populated %d\nfrozen %d\n", ev.populated, ev.frozen);
+	FUZZ_CHECK(n > 0 && (size_t)n < sizeof(text));
+	r = cg_parse_cgroup_events("cgroup.events", text, (size_t)n, &again, err, ERRLEN);
+	FUZZ_CHECK(r == 0 && again.populated == ev.populated && again.frozen == ev.frozen);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	int mode = fuzz_mode(data, size, 3);
+	const char *buf = (const char *)data + 1;
+	char *err;
+
+	if (mode < 0)
+		return 0;
+	err = malloc(ERRLEN);
+	FUZZ_CHECK(err != NULL);
+	memset(err, 'X', ERRLEN);
+	if (mode == 0)
+		check_value(buf, size - 1, err);
+	else if (mode == 1)
+		check_memory_events(buf, size - 1, err);
+	else
+		check_cgroup_events(buf, size - 1, err);
+	free(err);
+	return 0;
+}
