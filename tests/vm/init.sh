@@ -25,8 +25,10 @@ while read -r mod; do
 done </etc/vmi/modules
 
 ip link set lo up
-ip addr add 10.0.2.15/24 dev eth0 && ip link set eth0 up &&
-	ip route add default via 10.0.2.2 || say "network setup failed"
+if ! { ip addr add 10.0.2.15/24 dev eth0 && ip link set eth0 up &&
+	ip route add default via 10.0.2.2; }; then
+	say "network setup failed"
+fi
 
 mount -t cgroup2 cgroup2 /sys/fs/cgroup || say "cgroup2 mount failed"
 echo +memory >/sys/fs/cgroup/cgroup.subtree_control || say "memory controller unavailable"

@@ -15,7 +15,7 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 
 skip() {
 	echo "vm: SKIP: $*"
