@@ -4,9 +4,11 @@
 # Suites: the meson test suite in build/ (unit, integration against a real
 # Postgres, agent-sim over loopback, real cgroup v2 where the machine has
 # it), the same suite under ASan+UBSan in build-asan/, and the libFuzzer
-# targets (corpus replay, then a short run) when clang is present.
+# targets (corpus replay, then a short run) when clang is present, and
+# the real-VM end-to-end test under QEMU.
 # Environment: VMI_SKIP_ASAN=1 skips the sanitizer build; VMI_FUZZ_SECONDS
-# sets the fuzzing time (default 20, 0 = replay the corpus only).
+# sets the fuzzing time (default 20, 0 = replay the corpus only);
+# VMI_SKIP_VM=1 skips the real-VM end-to-end test (tests/vm).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,6 +69,28 @@ run_script() {
 }
 
 run_script fuzz tests/fuzz/run.sh "${VMI_FUZZ_SECONDS:-20}"
+
+# The real-VM end-to-end test counts each of its own checks.
+run_vm() {
+	local out=$top/build/vm.txt rc line
+	tests/vm/run.sh >"$out" 2>&1
+	rc=$?
+	line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	if [ "$rc" = 77 ]; then
+		skipped=$((skipped + 1))
+		echo "[vm] SKIP: $(tail -n 1 "$out")"
+	elif [ -n "$line" ]; then
+		passed=$((passed + $(echo "$line" | awk '{print $2}')))
+		failed=$((failed + $(echo "$line" | awk '{print $4}')))
+		[ "$rc" != 0 ] && [ "$(echo "$line" | awk '{print $4}')" = 0 ] && failed=$((failed + 1))
+		echo "[vm] $line (exit $rc)"
+	else
+		failed=$((failed + 1))
+		echo "[vm] FAIL (exit $rc, no summary line)"
+	fi
+	[ "$rc" = 0 ] || [ "$rc" = 77 ] || tail -n 60 "$out" >&2
+}
+[ "${VMI_SKIP_VM:-0}" = 1 ] || run_vm
 
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
