@@ -55,6 +55,12 @@ int memory_write_limits(struct memory *m, uint64_t max, uint64_t high, const cha
 
 	if (m->limits_written && m->limit_max == max && m->limit_high == high)
 		return 0;
+	if (max == 0 || high == 0) {
+		/* A zero limit would OOM-kill or stall the whole workload. */
+		log_event(LOG_ERROR, "refusing to write a zero cgroup limit", LF_STR("reason", reason),
+			  LF_U64("memory_max", max), LF_U64("memory_high", high), LF_END);
+		return -ERANGE;
+	}
 	/* max before high, as the original: a high above max is never seen. */
 	r = cg_write_max(m->cg, max, err, sizeof(err));
 	if (r == 0)
@@ -76,21 +82,49 @@ int memory_write_limits(struct memory *m, uint64_t max, uint64_t high, const cha
 	return 1;
 }
 
+/* Lowering memory.high below what the workload uses (plus the buffer)
+ * would throttle or OOM it: only the checked downscale path does that. */
+static bool memory_lowering_unsafe(struct memory *m, uint64_t high, const char *reason)
+{
+	uint64_t current = 0;
+	char err[256];
+
+	if (!m->limits_written || high >= m->limit_high)
+		return false;
+	if (cg_read_current(m->cg, &current, err, sizeof(err)) < 0)
+		current = m->metrics->memory_current_bytes; /* the last we know */
+	if (current <= UINT64_MAX - m->cfg.cgroup.memory_high_buffer &&
+	    high >= current + m->cfg.cgroup.memory_high_buffer)
+		return false;
+	log_event(LOG_WARN, "not lowering the cgroup limits into the running workload",
+		  LF_STR("reason", reason), LF_U64("memory_high", high),
+		  LF_U64("memory_current", current), LF_U64("kept_memory_high", m->limit_high), LF_END);
+	return true;
+}
+
+/* The limits the current state asks for. */
+static void memory_computed_limits(const struct memory *m, uint64_t *max, uint64_t *high)
+{
+	plan_limits(&m->cfg, plan_basis(&m->cfg, m->vm_bytes, m->mem_total),
+		    memory_cache_reserved(m), max, high);
+}
+
 int memory_apply_limits(struct memory *m, const char *reason)
 {
-	uint64_t basis, max, high;
+	uint64_t max, high;
 	int r;
 
 	if (!m->cg || m->downscale.active)
 		return 0;
-	basis = plan_basis(&m->cfg, m->vm_bytes, m->mem_total);
-	if (basis == 0) {
+	if (plan_basis(&m->cfg, m->vm_bytes, m->mem_total) == 0) {
 		/* Never write memory.max = 0: it would OOM-kill the workload. */
 		log_event(LOG_WARN, "cgroup limits not written: no memory size known yet",
 			  LF_STR("reason", reason), LF_STR("meminfo", m->cfg.system.meminfo), LF_END);
 		return 0;
 	}
-	plan_limits(&m->cfg, basis, memory_cache_reserved(m), &max, &high);
+	memory_computed_limits(m, &max, &high);
+	if (memory_lowering_unsafe(m, high, reason))
+		return 0;
 	r = memory_write_limits(m, max, high, reason);
 	if (r > 0)
 		cg_react_on_limits_written(&m->react);
@@ -179,10 +213,23 @@ void memory_size_cache(struct memory *m, uint64_t bytes, const char *reason)
 		  LF_U64("bytes", target), LF_END);
 }
 
+/* Would an /upscale to vm_bytes lower the limits written now?  Then it is
+ * a downscale in disguise (a smaller size, or the first /upscale after a
+ * restart) and must shrink the cache first and pass the check (D12, D20). */
+static bool memory_upscale_lowers(struct memory *m, uint64_t vm_bytes)
+{
+	uint64_t vm_prev = m->vm_bytes, max, high;
+
+	if (!m->cg || !m->limits_written)
+		return false;
+	m->vm_bytes = vm_bytes;
+	memory_computed_limits(m, &max, &high);
+	m->vm_bytes = vm_prev;
+	return max < m->limit_max || high < m->limit_high;
+}
+
 int memory_upscale(struct memory *m, uint64_t vm_bytes, memory_done_fn done, void *arg)
 {
-	char status[sizeof(((struct downscale_plan *)0)->status) + 64];
-
 	if (!memory_managed(m)) {
 		done(arg, 200, "{}");
 		return 0;
@@ -191,30 +238,16 @@ int memory_upscale(struct memory *m, uint64_t vm_bytes, memory_done_fn done, voi
 		done(arg, 400, "memory must be a positive quantity");
 		return 0;
 	}
-	/* A smaller size on /upscale must pass the downscale check (D12). */
-	if (m->cg && m->vm_bytes && vm_bytes < m->vm_bytes) {
-		struct downscale_plan p;
-		uint64_t current = 0;
-		char err[256];
-
-		if (cg_read_current(m->cg, &current, err, sizeof(err)) < 0) {
-			log_event(LOG_ERROR, "cannot read memory.current", LF_STR("error", err), LF_END);
-			done(arg, 500, MEM_INTERNAL_ERROR);
-			return 0;
-		}
-		plan_downscale(&m->cfg, vm_bytes, current, &p);
-		if (!p.ok) {
-			snprintf(status, sizeof(status), "upscale to a smaller size refused: %s",
-				 p.status);
-			log_event(LOG_WARN, "upscale refused", LF_U64("vm_bytes", vm_bytes),
-				  LF_STR("status", p.status), LF_END);
-			done(arg, 400, status);
-			return 0;
-		}
-	}
+	/* The newest word of the agent wins over a downscale still waiting for
+	 * Postgres (defect: an upscale must never wait behind it). */
+	downscale_supersede(m, "Superseded by an upscale");
 	pressure_refresh_mem_total(m);
+	if (memory_upscale_lowers(m, vm_bytes)) {
+		downscale_start(m, vm_bytes, true, done, arg);
+		pressure_limits_written(m, true); /* thaw now: the agent has answered */
+		return 0;
+	}
 	m->vm_bytes = vm_bytes;
-	m->generation++;
 	m->metrics->vm_memory_bytes = vm_bytes;
 	log_event(LOG_INFO, "upscale received", LF_U64("vm_bytes", vm_bytes), LF_END);
 	/* Start the cache first so the limits leave room for its target too. */
@@ -228,7 +261,6 @@ int memory_upscale(struct memory *m, uint64_t vm_bytes, memory_done_fn done, voi
 	done(arg, 200, "{}");
 	return 0;
 }
-
 
 int memory_downscale(struct memory *m, uint64_t vm_bytes, memory_done_fn done, void *arg)
 {
@@ -244,7 +276,7 @@ int memory_downscale(struct memory *m, uint64_t vm_bytes, memory_done_fn done, v
 		done(arg, 400, "memory must be a positive quantity");
 		return 0;
 	}
-	downscale_start(m, vm_bytes, done, arg);
+	downscale_start(m, vm_bytes, false, done, arg);
 	return 0;
 }
 

@@ -14,9 +14,10 @@
 
 struct memory_downscale {
 	bool active;
+	bool from_upscale;    /* a shrinking /upscale: answered {} */
+	uint64_t id;          /* ties the cache result to this request */
 	uint64_t vm_bytes, basis, cache_target, cache_prev;
 	bool cache_prev_known;
-	uint64_t generation;  /* memory.generation when it started */
 	memory_done_fn done;
 	void *arg;
 };
@@ -51,7 +52,7 @@ struct memory {
 
 	/* the one /downscale in progress (it waits for Postgres) */
 	struct memory_downscale downscale;
-	uint64_t generation;      /* bumped by every applied /upscale */
+	uint64_t downscale_ids;
 
 	/* sampler and prediction */
 	struct mc_sampler *sampler;
@@ -80,7 +81,13 @@ void memory_size_cache(struct memory *m, uint64_t bytes, const char *reason);
 void memory_cache_learned(struct memory *m, uint64_t requested, uint64_t actual);
 
 /* downscale.c */
-void downscale_start(struct memory *m, uint64_t vm_bytes, memory_done_fn done, void *arg);
+/* Lower the limits to vm_bytes: check, cache first, then the cgroup; a
+ * pending one is superseded.  from_upscale: answer as /upscale does. */
+void downscale_start(struct memory *m, uint64_t vm_bytes, bool from_upscale,
+		     memory_done_fn done, void *arg);
+/* Answer a pending one now (Ok:false / 409) without touching anything. */
+void downscale_supersede(struct memory *m, const char *why);
+/* Answer a pending one with an error and re-apply what fits now. */
 void downscale_abort(struct memory *m, unsigned http_status, const char *body);
 
 /* pressure.c */

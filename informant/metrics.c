@@ -188,7 +188,11 @@ char *metrics_render(const struct metrics *m)
 		 m->downscales_accepted_total);
 	scalar_u(&b, "downscales_rejected_total", "counter", "/downscale requests refused.",
 		 m->downscales_rejected_total);
-	scalar_u(&b, "vm_memory_bytes", "gauge", "VM size the agent last announced (0 before any /upscale or /downscale).",
+	scalar_u(&b, "downscales_failed_total", "counter",
+		 "/downscale requests answered 500 (file cache or cgroup write failed).",
+		 m->downscales_failed_total);
+	scalar_u(&b, "vm_memory_bytes", "gauge",
+		 "VM size the agent last announced (0 before any /upscale or /downscale).",
 		 m->vm_memory_bytes);
 	scalar_u(&b, "memory_high_bytes", "gauge", "Cgroup memory.high.", m->memory_high_bytes);
 	scalar_u(&b, "memory_max_bytes", "gauge", "Cgroup memory.max.", m->memory_max_bytes);

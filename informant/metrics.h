@@ -37,6 +37,7 @@ struct metrics {
 	uint64_t upscales_granted_total;           /* /upscale applied */
 	uint64_t downscales_accepted_total;
 	uint64_t downscales_rejected_total;
+	uint64_t downscales_failed_total;          /* answered 500 */
 	/* limits and usage, bytes (gauges) */
 	uint64_t vm_memory_bytes;
 	uint64_t memory_high_bytes;

@@ -81,16 +81,14 @@ bool plan_buffers_fit(const struct config *cfg, uint64_t mem_total, char *why, s
 }
 
 void plan_downscale(const struct config *cfg, uint64_t vm_bytes, uint64_t current,
-		    struct downscale_plan *out)
+		    uint64_t mem_total, struct downscale_plan *out)
 {
 	struct cg_downscale_check check;
 	uint64_t max;
 	char high_s[32], cur_s[32], buf_s[32];
 
 	memset(out, 0, sizeof(*out));
-	/* The downscale target is below what MemTotal shows, so the agent's
-	 * number minus the sys buffer is the basis. */
-	out->basis = cg_usable_bytes(vm_bytes, cfg->system.sys_buffer, 0);
+	out->basis = plan_basis(cfg, vm_bytes, mem_total);
 	out->cache_target = plan_cache_target(cfg, out->basis);
 	plan_limits(cfg, out->basis, out->cache_target, &max, &out->new_high);
 	out->ok = true;

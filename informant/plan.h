@@ -37,10 +37,11 @@ struct downscale_plan {
 };
 
 /* May the VM shrink to vm_bytes while the cgroup uses current bytes?
+ * The basis is plan_basis(vm_bytes, mem_total) (mem_total 0 = unknown).
  * Refused when new memory.high < current + memory_high_buffer, or when the
  * declared memory bounds (system, Postgres, file cache) do not fit. */
 void plan_downscale(const struct config *cfg, uint64_t vm_bytes, uint64_t current,
-		    struct downscale_plan *out);
+		    uint64_t mem_total, struct downscale_plan *out);
 
 /* Start-up check of the configuration against the VM: the kernel's share
  * and the cgroup's buffers (oom, memory.high) must fit in MemTotal.

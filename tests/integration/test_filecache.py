@@ -9,7 +9,10 @@ read back from Postgres itself.
 """
 import json
 import os
+import signal
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -99,6 +102,52 @@ class FileCacheTest(unittest.TestCase):
         status, _, body = agent.control("/sim/downscale?memory=2Gi")
         self.assertEqual(body, refused["expectResponse"])
         self.assertEqual((self.cache_mib(pg), self.limits()), before)
+
+    def test_smaller_upscale_shrinks_cache_first_and_never_zeroes_limits(self):
+        """A 16 GiB VM restarted, then told "4 GiB" on /upscale: the limits
+        must not be computed against the old 12 GiB cache (max would be 0)."""
+        pg = self.start_pg()
+        d = self.start_daemon(pg, 16 * GiB)
+        wait_until(lambda: self.cache_mib(pg) == 12288, timeout=10, what="16 GiB cache")
+        agent = AgentSim(self.work.path, d.port, ["--meminfo", self.meminfo.path])
+        self.addCleanup(agent.stop)
+        agent.wait_running()
+        up = rows("upscale", "upscale to 4 GiB, cgroup + file cache")[0]
+        status, _, body = agent.control("/sim/upscale?memory=4Gi")
+        self.assertEqual(status, 200, body)
+        self.wait_state(pg, up)
+        for rec in d.log_records():
+            if rec.get("msg") == "cgroup limits set":
+                self.assertGreater(rec["memory_max"], 0, rec)
+                self.assertGreater(rec["memory_high"], 0, rec)
+
+    def test_upscale_supersedes_a_downscale_waiting_for_postgres(self):
+        pg = self.start_pg()
+        start = rows("startup", "max not limiting")[0]
+        d = self.start_daemon(pg, start["memTotalBytes"])
+        self.wait_state(pg, start)
+        agent = AgentSim(self.work.path, d.port, ["--meminfo", self.meminfo.path])
+        self.addCleanup(agent.stop)
+        agent.wait_running()
+        up8 = rows("upscale", "upscale to 4 GiB, cgroup + file cache")[0]
+        self.assertEqual(agent.control("/sim/upscale?memory=4Gi")[0], 200)
+        self.wait_state(pg, up8)
+        before = self.limits()
+        pg.postmaster_signal(signal.SIGSTOP)  # the downscale's cache step hangs
+        self.addCleanup(pg.postmaster_signal, signal.SIGCONT)
+        answers = {}
+        t = threading.Thread(target=lambda: answers.setdefault(
+            "down", agent.control("/sim/downscale?memory=2Gi")))
+        t.start()
+        time.sleep(0.2)
+        status, _, body = agent.control("/sim/upscale?memory=5Gi")
+        self.assertEqual(status, 200, body)
+        # Applied at once (cgroup first), not after Postgres.
+        self.assertGreater(self.limits()[0], before[0])
+        t.join(10)
+        self.assertIn("Superseded", answers["down"][2])
+        self.assertIn('"Ok":false', answers["down"][2])
+        pg.postmaster_signal(signal.SIGCONT)
 
     def test_postgres_cap(self):
         row = rows("startup", "capped at 512 MiB")[0]

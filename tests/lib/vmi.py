@@ -155,6 +155,11 @@ class PgCluster:
         subprocess.run([PG_CLUSTER, "resume", self.dir], check=True, timeout=60,
                        capture_output=True)
 
+    def postmaster_signal(self, sig):
+        """SIGSTOP makes Postgres hang (connections wait); SIGCONT resumes."""
+        with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
+            os.kill(int(f.readline()), sig)
+
     def stop(self):
         subprocess.run([PG_CLUSTER, "stop", self.dir], timeout=60, capture_output=True)
 

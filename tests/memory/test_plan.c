@@ -113,7 +113,7 @@ static void run_downscale(json_t *row, const struct config *cfg)
 	json_t *cur = json_object_get(row, "memoryCurrentBytes");
 	char *body;
 
-	plan_downscale(cfg, vm, cur ? (uint64_t)json_integer_value(cur) : 0, &p);
+	plan_downscale(cfg, vm, cur ? (uint64_t)json_integer_value(cur) : 0, 0, &p);
 	res.ok = p.ok;
 	if (!cfg->cgroup.enabled && !cfg->filecache.enabled) {
 		snprintf(res.status, sizeof(res.status),
@@ -191,10 +191,10 @@ static void test_downscale_garbage_current_refused(void **state)
 	(void)state;
 	config_defaults(&cfg);
 	cfg.cgroup.enabled = true;
-	plan_downscale(&cfg, 2048 * MiB, UINT64_MAX, &p);
+	plan_downscale(&cfg, 2048 * MiB, UINT64_MAX, 0, &p);
 	assert_false(p.ok);
 	assert_non_null(strstr(p.status, "Calculated memory.high too low"));
-	plan_downscale(&cfg, 0, 0, &p);
+	plan_downscale(&cfg, 0, 0, 0, &p);
 	assert_false(p.ok);
 }
 
