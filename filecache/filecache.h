@@ -33,6 +33,7 @@
 #ifndef VMI_FILECACHE_H
 #define VMI_FILECACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -148,5 +149,11 @@ void fc_cancel_all(struct fc *fc);
 
 /* The connection string with passwords redacted, for log lines. */
 const char *fc_connstr_display(const struct fc *fc);
+
+/* True when connecting would resolve a host name (a host= entry that is
+ * neither a socket directory nor an IP address, without hostaddr=): libpq
+ * does that synchronously, so the caller should warn.  False for strings
+ * libpq cannot parse (fc_new reports those). */
+bool fc_connstr_resolves_names(const char *connstr);
 
 #endif

@@ -15,6 +15,8 @@
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "pg_internal.h"
 
@@ -402,6 +404,43 @@ void fc_free(struct fc *fc)
 int fc_fd(const struct fc *fc)
 {
 	return fc->epfd;
+}
+
+/* One entry of a comma-separated host list: a name libpq must look up? */
+static bool fc_host_is_name(const char *h, size_t len)
+{
+	char buf[256];
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (len == 0 || h[0] == '/' || h[0] == '@' || len >= sizeof(buf))
+		return false;
+	memcpy(buf, h, len);
+	buf[len] = '\0';
+	return inet_pton(AF_INET, buf, addr) != 1 && inet_pton(AF_INET6, buf, addr) != 1;
+}
+
+bool fc_connstr_resolves_names(const char *connstr)
+{
+	PQconninfoOption *opts = PQconninfoParse(connstr, NULL);
+	const char *host = NULL, *hostaddr = NULL;
+	bool names = false;
+
+	if (!opts)
+		return false;
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (o->val && strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (o->val && strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+	}
+	for (const char *p = host; p && *p && !(hostaddr && *hostaddr);) {
+		size_t len = strcspn(p, ",");
+
+		names = names || fc_host_is_name(p, len);
+		p += len + (p[len] == ',');
+	}
+	PQconninfoFree(opts);
+	return names;
 }
 
 const char *fc_connstr_display(const struct fc *fc)

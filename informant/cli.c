@@ -157,6 +157,8 @@ int cli_parse(struct cli *cli, int argc, char **argv, char *err, size_t errlen)
 		if (r < 0)
 			return r;
 	}
+	if (r == 0 && i < argc)
+		cli->ignored_from = i; /* Go's rule: the rest are positional */
 	if (r == 0 && cli->config_path && cli->config_path[0] == '\0') {
 		snprintf(err, errlen, "--config needs a file name");
 		return -EINVAL;

@@ -29,6 +29,7 @@ struct cli {
 	const char *pgconnstr;
 	bool auto_restart_set;    /* -auto-restart[=BOOL] given */
 	bool auto_restart;
+	int ignored_from;         /* argv index where flag parsing stopped (0 = none) */
 	int argc;                 /* the parsed argv, for the supervisor's child */
 	char **argv;
 };

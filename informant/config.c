@@ -56,7 +56,8 @@ const struct config_key config_keys[] = {
 
 	K_BOOL("cgroup", "enabled", cgroup.enabled),
 	K_STR("cgroup", "name", CK_CGNAME, cgroup.name,
-	      "a path relative to root, without '.' or '..' parts"),
+	      "a non-empty path relative to root, without '.' or '..' parts "
+	      "(the root itself is never managed)"),
 	K_STR("cgroup", "root", CK_PATH, cgroup.root, "a non-empty directory path"),
 	K_SIZE("cgroup", "oom_buffer", cgroup.oom_buffer, 0, ANY_SIZE, "0 to 1024TiB"),
 	K_SIZE("cgroup", "memory_high_buffer", cgroup.memory_high_buffer, 0, ANY_SIZE,
@@ -196,7 +197,7 @@ static bool cgname_ok(const char *s)
 	const char *p = s;
 
 	if (*s == '\0')
-		return true; /* the root itself: allowed like the original -cgroup "" */
+		return false; /* the root: the original failed later, at start-up */
 	if (*s == '/')
 		return false;
 	while (*p) {
@@ -253,7 +254,7 @@ int config_key_check(const struct config_key *k, const struct config *c, char *e
 		ok = field[0] != '\0';
 		break;
 	case CK_CGNAME:
-		ok = cgname_ok(field);
+		ok = cgname_ok(field) || (field[0] == '\0' && !c->cgroup.enabled);
 		break;
 	case CK_GUC:
 		ok = guc_ok(field);

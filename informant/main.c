@@ -58,6 +58,10 @@ int main(int argc, char **argv)
 		cli_usage(stdout);
 		return EXIT_SUCCESS;
 	}
+	if (cli.ignored_from)
+		fprintf(stderr, "vm-informant: warning: ignoring \"%s\" and everything after it "
+			"(flags are not read past the first argument that is not a flag; "
+			"write booleans as -flag=false)\n", argv[cli.ignored_from]);
 	if (cli.version) {
 		printf("vm-informant %s\n", VMI_VERSION);
 		return EXIT_SUCCESS;

@@ -343,6 +343,11 @@ static int memory_open_filecache(struct memory *m)
 		log_event(LOG_ERROR, "cannot set up the file cache", LF_STR("error", err), LF_END);
 		return r;
 	}
+	if (fc_connstr_resolves_names(m->cfg.filecache.connstr))
+		log_event(LOG_WARN, "the file cache connection names a host: libpq resolves it "
+			  "synchronously, which can stall the event loop",
+			  LF_STR("connstr", fc_connstr_display(m->fc)),
+			  LF_STR("hint", "use an IP address, hostaddr=, or a socket directory"), LF_END);
 	r = loop_add_fd(m->loop, fc_fd(m->fc), EPOLLIN, memory_fc_readable, m);
 	if (r < 0) {
 		log_event(LOG_ERROR, "cannot watch the file cache connection", LF_ERR(r), LF_END);

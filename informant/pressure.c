@@ -301,6 +301,9 @@ static int pressure_start_sampler(struct memory *m)
 	char cgdir[2 * CONFIG_STR_MAX + 2], err[512];
 	struct mc_sampler_config sc = {
 		.meminfo_path = m->cfg.system.meminfo,
+		/* System-wide PSI: the contract allows only six files in the
+		 * cgroup, and memory.pressure is not one of them. */
+		.psi_path = "/proc/pressure/memory",
 		.interval_ms = m->cfg.sampler.interval_ms ? m->cfg.sampler.interval_ms : 1000,
 		.immediate = true,
 	};

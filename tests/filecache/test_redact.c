@@ -137,10 +137,36 @@ static void test_mangled_inputs(void **state)
 	assert_null(strstr(out, "s3cret"));
 }
 
+/* Which connection strings make libpq resolve a name on the loop thread. */
+static void test_resolves_names(void **state)
+{
+	static const struct { const char *connstr; bool names; } cases[] = {
+		{ "dbname=postgres", false },            /* default socket */
+		{ "host=/run/postgresql", false },
+		{ "host=127.0.0.1 port=5432", false },
+		{ "host=::1", false },
+		{ "host=db.internal", true },
+		{ "host=localhost", true },
+		{ "host=db.internal hostaddr=10.0.0.7", false },
+		{ "host=127.0.0.1,db.internal", true },
+		{ "host=/tmp,127.0.0.1", false },
+		{ "postgres://u@db.internal/x", true },
+		{ "postgresql://u@127.0.0.1:5432/x", false },
+		{ "host='", false },                     /* unparsable: fc_new says so */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (fc_connstr_resolves_names(cases[i].connstr) != cases[i].names)
+			fail_msg("%s: expected %d", cases[i].connstr, cases[i].names);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_resolves_names),
 		cmocka_unit_test(test_small_buffers),
 		cmocka_unit_test(test_mangled_inputs),
 	};

@@ -155,8 +155,11 @@ static void test_stops_at_non_flag(void **state)
 	assert_int_equal(parse(&cli, ARGV("-cgroup=a", "positional", "-nope"), err, sizeof(err)),
 			 0);
 	assert_string_equal(cli.cgroup, "a");
+	assert_int_equal(cli.ignored_from, 2); /* main warns about "positional" */
 	assert_int_equal(parse(&cli, ARGV("-", "-nope"), err, sizeof(err)), 0);
 	assert_false(cli.cgroup_set);
+	assert_int_equal(parse(&cli, ARGV("-cgroup=a"), err, sizeof(err)), 0);
+	assert_int_equal(cli.ignored_from, 0);
 }
 
 static void write_file(const char *path, const char *text)

@@ -273,7 +273,7 @@ static const struct range_case range_cases[] = {
 	{ "server", "listen", "host", false },
 	{ "server", "listen", "host:8x", false },
 	{ "server", "listen", "bad_host!:80", false },
-	{ "cgroup", "name", "", true },
+	{ "cgroup", "name", "", false }, /* the root is never managed */
 	{ "cgroup", "name", "a/b", true },
 	{ "cgroup", "name", "/abs", false },
 	{ "cgroup", "name", "../escape", false },
@@ -505,6 +505,20 @@ static void test_filecache_vectors(void **state)
 	json_decref(cases);
 }
 
+static void test_empty_cgroup_name(void **state)
+{
+	struct config c;
+	char err[512];
+
+	(void)state;
+	config_defaults(&c);
+	c.cgroup.name[0] = '\0';
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "[cgroup] name"));
+	c.cgroup.enabled = false; /* not managed: the name does not matter */
+	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+}
+
 static void test_redaction(void **state)
 {
 	static const struct { const char *in, *out; } cases[] = {
@@ -559,6 +573,7 @@ int main(void)
 		cmocka_unit_test(test_filecache_enabled_rules),
 		cmocka_unit_test(test_filecache_vectors),
 		cmocka_unit_test(test_redaction),
+		cmocka_unit_test(test_empty_cgroup_name),
 		cmocka_unit_test(test_missing_file),
 	};
 
