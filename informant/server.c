@@ -23,6 +23,9 @@
 #include "httputil.h"
 #include "log.h"
 
+/* Body bytes read and thrown away past max_body_bytes before the
+ * connection is closed instead of answered 413. */
+#define DISCARD_MAX (1u << 20)
 #define MAX_EXTRA_HEADERS 4
 #define PATH_MAX_LEN 1024
 
@@ -52,6 +55,7 @@ struct server_req {
 	char *body;
 	size_t len;
 	bool dispatched, suspended, too_large;
+	uint64_t discarded;        /* body bytes read past max_body */
 	struct MHD_Response *resp; /* answer waiting to be queued */
 	unsigned status;           /* 0 until answered */
 	char hdr_name[MAX_EXTRA_HEADERS][32];
@@ -229,12 +233,14 @@ static bool append_body(struct server_req *r, const char *data, size_t n)
 
 	if (r->too_large || r->len + n > r->srv->max_body) {
 		/* Keep reading to the end (MHD cannot answer earlier) but store
-		 * nothing more. */
+		 * nothing more; past DISCARD_MAX the client only wastes our time,
+		 * so the connection is closed without an answer. */
 		r->too_large = true;
+		r->discarded += n;
 		free(r->body);
 		r->body = NULL;
 		r->len = 0;
-		return true;
+		return r->discarded <= DISCARD_MAX;
 	}
 	p = realloc(r->body, r->len + n + 1);
 	if (!p)
@@ -276,11 +282,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (!r->status && !append_body(r, upload_data, *upload_data_size))
+		if (r->status) {
+			/* Answer decided from the headers: throw the body away,
+			 * within bounds. */
+			r->discarded += *upload_data_size;
+			if (r->discarded > DISCARD_MAX)
+				return MHD_NO;
+		} else if (!append_body(r, upload_data, *upload_data_size)) {
 			return MHD_NO;
+		}
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (r->status && !r->resp)
+		return MHD_NO; /* answered, but no memory for the response: close */
 	if (r->resp)
 		return queue(r); /* decided early, or answered while suspended */
 	if (r->too_large) {

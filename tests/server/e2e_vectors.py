@@ -144,6 +144,20 @@ def check_common(port):
     assert status == 301 and headers.get("Location") == "/register", (status, headers)
     status, _, body = request(port, "POST", "/register", "x" * 4096)
     assert status == 413, (status, body)
+    # A body far past the limit is not read to its end: the connection is
+    # closed without an answer once 1 MiB more than the limit was thrown away.
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n")
+        sent, chunk, closed = 0, b"y" * 65536, False
+        try:
+            while sent < 100 * 1024 * 1024:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            closed = True
+        if not closed:
+            closed = s.recv(4096) == b""
+        assert closed and sent < 16 * 1024 * 1024, (closed, sent)
     # Missing memory (D14) needs a current agent; unknown agent still 404.
     status, _, _ = request(port, "PUT", "/health-check", '{"agentID":"nope"}')
     assert status == 400
