@@ -176,6 +176,63 @@ def http_request(port, method, path, body=None, headers=None, timeout=5.0):
         conn.close()
 
 
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection on a raw socket: many small
+    exchanges quickly (http.client costs more per request than the daemon)."""
+
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def _read_more(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("connection closed by the server")
+        self.buf += data
+
+    def exchange(self, method, path, body=""):
+        """Send one request, return (status, body str); needs Content-Length."""
+        data = body.encode() if isinstance(body, str) else body
+        self.sock.sendall(b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s"
+                          % (method.encode(), path.encode(), len(data), data))
+        while b"\r\n\r\n" not in self.buf:
+            self._read_more()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        while len(self.buf) < length:
+            self._read_more()
+        text, self.buf = self.buf[:length], self.buf[length:]
+        return int(lines[0].split()[1]), text.decode()
+
+    def close(self):
+        self.sock.close()
+
+
+def child_pid(parent):
+    """The first child of a process (the supervised daemon), or None."""
+    try:
+        with open("/proc/%d/task/%d/children" % (parent, parent)) as f:
+            pids = f.read().split()
+    except OSError:
+        return None
+    return int(pids[0]) if pids else None
+
+
+def proc_fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def proc_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        m = re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)
+    return int(m.group(1))
+
+
 def parse_metrics(text):
     """Prometheus text to {'name{labels}': float}."""
     out = {}
@@ -190,7 +247,8 @@ def parse_metrics(text):
 class Daemon:
     """The real vm-informant with a generated config file."""
 
-    def __init__(self, workdir, sections, args=(), supervised=False, env=None):
+    def __init__(self, workdir, sections, args=(), supervised=False, env=None, wrapper=(),
+                 start_timeout=10):
         self.workdir = workdir
         self.port = free_port()
         sections = {k: dict(v) for k, v in sections.items()}
@@ -204,11 +262,13 @@ class Daemon:
                     f.write("%s = %s\n" % (k, v))
         self.log_path = os.path.join(workdir, "daemon.log")
         self.log = open(self.log_path, "w")
-        cmd = [DAEMON, "--config", self.config_path] + list(args)
+        # wrapper: a command prefix such as valgrind.
+        cmd = list(wrapper) + [DAEMON, "--config", self.config_path] + list(args)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)
         try:
-            wait_until(self.serving, timeout=10, what="daemon to serve on %d" % self.port)
+            wait_until(self.serving, timeout=start_timeout,
+                       what="daemon to serve on %d" % self.port)
         except AssertionError:
             self.stop()
             raise AssertionError("daemon did not start; log:\n" + self.logs())
@@ -225,6 +285,9 @@ class Daemon:
 
     def request(self, method, path, body=None, headers=None, timeout=5.0):
         return http_request(self.port, method, path, body, headers, timeout)
+
+    def keepalive(self):
+        return KeepAlive(self.port)
 
     def metrics(self):
         status, _, body = self.request("GET", "/metrics")
