@@ -163,6 +163,14 @@ class FaultTest(unittest.TestCase):
     def limits(self):
         return self.cg.read_int("memory.max"), self.cg.read_int("memory.high")
 
+    def settled_limits(self, timeout=5, what="limits written"):
+        """Both limits, once both files hold a matching pair (max is written
+        before high: a read in between sees a stale or empty memory.high)."""
+        def pair():
+            lim = self.limits()
+            return lim if None not in lim and lim[0] - lim[1] == 100 * MiB else None
+        return wait_until(pair, timeout=timeout, what=what)
+
     def assert_alive(self, d):
         self.assertIsNone(d.proc.poll(), "daemon exited; log:\n" + d.logs()[-3000:])
         self.assertEqual(d.request("GET", "/status")[0], 200)
@@ -187,7 +195,7 @@ class AgentFaultTest(FaultTest):
         wait_ms = 400
         d = self.start_daemon(cgroup={"max_upscale_wait": "%dms" % wait_ms})
         a = self.start_agent(d, "--upscale-delay", "5000", name="a")
-        max0, high0 = self.limits()
+        max0, high0 = self.settled_limits()
         self.cg.memory_high_event()
         wait_until(lambda: a.state()["tryUpscales"] >= 1, timeout=wait_ms / 1000,
                    interval=0.002, what="/try-upscale at agent A while frozen")
@@ -346,16 +354,20 @@ class CgroupFaultTest(FaultTest):
         self.assert_alive(d)
 
     def recover_via_memtotal(self, d, total):
-        """A MemTotal change makes the daemon write fresh limits."""
+        """A MemTotal change makes the daemon write fresh limits: the files
+        and the daemon's own view agree again."""
         self.meminfo.set_total(total)
-        wait_until(lambda: self.limits()[0] == d.status()["memory"]["memory_max_bytes"]
-                   and d.status()["memory"]["mem_total_bytes"] == total, timeout=3,
-                   what="limits rewritten for MemTotal %d" % total)
-        self.assertEqual(self.limits()[0] - self.limits()[1], 100 * MiB)
+
+        def written():
+            st = d.status()["memory"]
+            return (st["mem_total_bytes"] == total and
+                    self.limits() == (st["memory_max_bytes"], st["memory_high_bytes"]))
+        wait_until(written, timeout=3, what="limits rewritten for MemTotal %d" % total)
+        self.assertEqual(self.settled_limits()[0], total)
 
     def test_limit_files_vanish_and_come_back(self):
         d = self.start_daemon(cgroup={"max_upscale_wait": "20ms", "min_freeze_interval": "0"})
-        wait_until(lambda: self.limits()[0] is not None, what="start-up limits")
+        self.settled_limits()
         for fname in ("memory.high", "memory.max"):
             with self.subTest(file=fname):
                 path = os.path.join(self.cg.dir, fname)
@@ -379,7 +391,7 @@ class CgroupFaultTest(FaultTest):
     def test_garbage_in_cgroup_files(self):
         d = self.start_daemon(cgroup={"max_upscale_wait": "20ms", "min_freeze_interval": "0"})
         agent = self.start_agent(d, "--ignore-try-upscale")
-        wait_until(lambda: self.limits()[0] is not None, what="start-up limits")
+        self.settled_limits()
         for text in ("abc", "", "99999999999999999999999", "-5", "12 34"):
             for fname in ("memory.high", "memory.max", "memory.current"):
                 with self.subTest(file=fname, text=text):
@@ -460,7 +472,7 @@ class CgroupFaultTest(FaultTest):
         # unit) is a new directory; the daemon keeps using the old, deleted
         # one and never manages the new cgroup until it is restarted.
         d = self.start_daemon(cgroup={"max_upscale_wait": "20ms", "min_freeze_interval": "0"})
-        wait_until(lambda: self.limits()[0] is not None, what="start-up limits")
+        self.settled_limits()
         shutil.rmtree(self.cg.dir)
         time.sleep(0.2)
         self.assert_alive(d)
@@ -471,8 +483,7 @@ class CgroupFaultTest(FaultTest):
 class MeminfoFaultTest(FaultTest):
     def test_meminfo_garbage_then_fixed(self):
         d = self.start_daemon()
-        wait_until(lambda: self.limits()[0] is not None, what="start-up limits")
-        good = self.limits()
+        good = self.settled_limits()
         faults = [("empty", ""), ("garbage", "abc\x01\xff\n"),
                   ("no unit", "MemTotal:  4194304\n"), ("torn", "MemTot"),
                   ("negative", "MemTotal: -1 kB\n"), ("zero", "MemTotal: 0 kB\n"),
@@ -487,7 +498,7 @@ class MeminfoFaultTest(FaultTest):
         # Fixed: a new MemTotal is picked up and applied.
         self.meminfo.set_total(self.MEM_TOTAL + GiB)
         wait_until(lambda: self.limits()[0] > good[0], timeout=3, what="recovery")
-        good = self.limits()
+        good = self.settled_limits()
         os.unlink(self.meminfo.path)
         time.sleep(0.15)
         self.assert_alive(d)
@@ -501,8 +512,7 @@ class MeminfoFaultTest(FaultTest):
         # updated by rename (the usual atomic way), is never seen: the
         # daemon goes on with the old inode's MemTotal.
         d = self.start_daemon()
-        wait_until(lambda: self.limits()[0] is not None, what="start-up limits")
-        good = self.limits()
+        good = self.settled_limits()
         replace_file(self.meminfo.path, Meminfo._text(self.MEM_TOTAL + GiB))
         wait_until(lambda: self.limits()[0] > good[0], timeout=3, what="the new MemTotal")
         self.assert_alive(d)
@@ -515,8 +525,7 @@ class MeminfoFaultTest(FaultTest):
         self.assertEqual(self.limits(), (None, None), "nothing written without a size")
         self.assert_logged(d, "cannot read MemTotal yet; limits wait for it")
         self.meminfo = Meminfo(self.meminfo.path, self.MEM_TOTAL)
-        wait_until(lambda: self.limits()[0] is not None, timeout=3, what="limits once readable")
-        self.assertGreater(self.limits()[1], 0)
+        self.assertGreater(self.settled_limits(what="limits once readable")[1], 0)
 
 
 class PostgresOutageTest(FaultTest):
