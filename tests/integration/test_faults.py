@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import signal
+import subprocess
 import socket
 import sys
 import threading
@@ -23,7 +24,8 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from vmi import (GiB, MiB, AgentSim, Daemon, FakeCgroup, Meminfo, PgCluster,  # noqa: E402
-                 Workdir, child_pid, proc_fd_count, proc_rss_kib, rewrite_in_place,
+                 Workdir, child_pid, proc_fd_count, proc_has_asan, proc_rss_kib,
+                 rewrite_in_place,
                  wait_until)
 
 VECTORS = os.environ.get("VMI_VECTORS_DIR",
@@ -38,6 +40,25 @@ def replace_file(path, text):
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def agent_connections(pid, agents):
+    """How many of the process's TCP connections go to these agents (curl
+    keeps a few idle ones in its connection cache)."""
+    ports = tuple(":%d" % int(a.addr.rsplit(":", 1)[1]) for a in agents)
+    r = subprocess.run(["ss", "-tanpH", "state", "established"], capture_output=True,
+                       text=True, timeout=10)
+    n = 0
+    for line in r.stdout.splitlines():
+        fields = line.split()
+        if "pid=%d," % pid in line and len(fields) >= 4 and fields[3].endswith(ports):
+            n += 1
+    return n
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # the daemon resets connections of calls it cancels: expected
 
 
 class FakeAgent:
@@ -67,7 +88,7 @@ class FakeAgent:
 
             do_POST = do_GET
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
         self.addr = "127.0.0.1:%d" % self.server.server_address[1]
@@ -618,15 +639,21 @@ class PostgresOutageTest(FaultTest):
 class LeakTest(FaultTest):
     """Long runs must not grow the daemon's fds or memory."""
 
-    def sample(self, d):
-        return proc_fd_count(d.proc.pid), proc_rss_kib(d.proc.pid)
-
-    def settled_fds(self, d, want):
-        try:
-            return wait_until(lambda: proc_fd_count(d.proc.pid) == want and want,
-                              timeout=3, what="fds back to %d" % want)
-        except AssertionError:
-            return proc_fd_count(d.proc.pid)
+    def settled_fds(self, d, agents):
+        """(fds other than connections to agents, connections to agents),
+        once unchanged for 0.3 s: connections the clients just closed are
+        being closed by the daemon too."""
+        last, since = None, time.monotonic()
+        deadline = since + 5
+        while time.monotonic() < deadline:
+            to_agents = agent_connections(d.proc.pid, agents)
+            n = (proc_fd_count(d.proc.pid) - to_agents, to_agents)
+            if n != last:
+                last, since = n, time.monotonic()
+            elif time.monotonic() - since >= 0.3:
+                break
+            time.sleep(0.01)
+        return last
 
     def register_cycles(self, d, agent, n):
         conn = d.keepalive()
@@ -673,22 +700,31 @@ class LeakTest(FaultTest):
         cycler = self.fake_agent()
         self.register_cycles(d, cycler, 100)
         self.health_checks(d, agent.id, 5000)
-        fds0, rss0 = self.sample(d)
+        (fds0, pool0), rss0 = self.settled_fds(d, (agent, cycler)), proc_rss_kib(d.proc.pid)
         t0 = time.monotonic()
         self.register_cycles(d, cycler, 1000)
         t1 = time.monotonic()
         self.health_checks(d, agent.id, 100000)
         t2 = time.monotonic()
-        fds1 = self.settled_fds(d, fds0)
+        fds1, pool1 = self.settled_fds(d, (agent, cycler))
         rss1 = proc_rss_kib(d.proc.pid)
         sys.stderr.write("1000 register/unregister cycles in %.1f s, 100000 health-checks in "
-                         "%.1f s; fds %d -> %d, VmRSS %d -> %d KiB\n"
-                         % (t1 - t0, t2 - t1, fds0, fds1, rss0, rss1))
+                         "%.1f s; fds %d -> %d (+ %d -> %d pooled to agents), "
+                         "VmRSS %d -> %d KiB\n"
+                         % (t1 - t0, t2 - t1, fds0, fds1, pool0, pool1, rss0, rss1))
         self.assertEqual(cycler.count("/id"), 1100, "every /register probed the agent")
         self.assertEqual(fds1, fds0)
-        self.assertLess(rss1 - rss0, 1024)
+        self.assertLessEqual(pool1, 4, "curl's cache of idle connections stays small")
+        if proc_has_asan(d.proc.pid):
+            # ASan's quarantine keeps freed memory (up to 256 MiB) on purpose;
+            # LeakSanitizer checks at exit instead (a leak fails the exit status).
+            sys.stderr.write("RSS growth not judged under AddressSanitizer\n")
+        else:
+            self.assertLess(rss1 - rss0, 1024)
         self.assertEqual(self.agent_ids(d), [agent.id], "only the long-lived agent is left")
         self.assert_alive(d)
+        rc = d.stop()
+        self.assertEqual(rc, 0, d.logs()[-3000:])
 
 
 if __name__ == "__main__":

@@ -233,6 +233,12 @@ def proc_rss_kib(pid):
     return int(m.group(1))
 
 
+def proc_has_asan(pid):
+    """True if the process runs with AddressSanitizer (RSS means little then)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
 def parse_metrics(text):
     """Prometheus text to {'name{labels}': float}."""
     out = {}
@@ -303,7 +309,8 @@ class Daemon:
         return json.loads(body)
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:  # also readable after stop()
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()
 
