@@ -23,8 +23,8 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from vmi import (GiB, MiB, AgentSim, Daemon, FakeCgroup, Meminfo, PgCluster,  # noqa: E402
-                 Workdir, child_pid, proc_fd_count, proc_has_asan, proc_rss_kib,
+from vmi import (GiB, MiB, AgentSim, DaemonTestCase, FakeCgroup, Meminfo,  # noqa: E402
+                 PgCluster, child_pid, proc_fd_count, proc_has_asan, proc_rss_kib,
                  rewrite_in_place,
                  wait_until)
 
@@ -143,46 +143,11 @@ class FakeAgent:
         self.server.server_close()
 
 
-class FaultTest(unittest.TestCase):
-    MEM_TOTAL = 4 * GiB
-
-    def setUp(self):
-        self.work = Workdir()
-        self.addCleanup(self.work.close)
-        self.cg = FakeCgroup(os.path.join(self.work.path, "cgroup"))
-        self.meminfo = Meminfo(os.path.join(self.work.path, "meminfo"), self.MEM_TOTAL)
-
-    def start_daemon(self, cgroup=None, agent=None, supervisor=None, extra=None):
-        sections = {
-            "cgroup": dict({"enabled": "true", "root": self.cg.root, "name": self.cg.name},
-                           **(cgroup or {})),
-            "system": {"meminfo": self.meminfo.path},
-            "agent": dict({"id_check_interval": "1s"}, **(agent or {})),
-            "predict": {"enabled": "false"},
-            "sampler": {"interval": "20ms"},
-        }
-        if supervisor:
-            sections["supervisor"] = supervisor
-        sections.update(extra or {})
-        d = Daemon(self.work.path, sections)
-        self.addCleanup(d.stop)
-        return d
-
-    def start_agent(self, daemon, *args, name="agent"):
-        a = AgentSim(self.work.path, daemon.port,
-                     ["--meminfo", self.meminfo.path, "--health-interval", "500"] + list(args),
-                     name=name)
-        self.addCleanup(a.stop)
-        a.wait_running()
-        return a
-
+class FaultTest(DaemonTestCase):
     def fake_agent(self, mode="ok", delay=1.0):
         a = FakeAgent(mode, delay)
         self.addCleanup(a.close)
         return a
-
-    def limits(self):
-        return self.cg.read_int("memory.max"), self.cg.read_int("memory.high")
 
     def settled_limits(self, timeout=5, what="limits written"):
         """Both limits, once both files hold a matching pair (max is written
@@ -326,35 +291,43 @@ class AgentFaultTest(FaultTest):
 
 
 class DaemonKillTest(FaultTest):
-    def test_sigkill_under_supervisor_thaws_within_100ms(self):
-        d = self.start_daemon(cgroup={"max_upscale_wait": "1s"},
-                              supervisor={"auto_restart": "true",
-                                          "min_restart_interval": "200ms"})
-        child = wait_until(lambda: child_pid(d.proc.pid), what="the supervised child")
-        self.start_agent(d, "--ignore-try-upscale")
+    def frozen_by_event(self):
+        """A memory.high event with no agent to ask: frozen for max_upscale_wait."""
         self.cg.memory_high_event()
         wait_until(self.cg.frozen, timeout=2, interval=0.001, what="the freeze")
+
+    def kill_and_time_thaw(self, pid):
+        """SIGKILL pid while frozen; ms until cgroup.freeze reads 0 (1 ms polls)."""
         t0 = time.monotonic()
-        os.kill(child, signal.SIGKILL)
-        deadline = t0 + 1.0
-        while self.cg.frozen() and time.monotonic() < deadline:
+        os.kill(pid, signal.SIGKILL)
+        while self.cg.frozen() and time.monotonic() < t0 + 1.0:
             time.sleep(0.001)
-        thaw_ms = (time.monotonic() - t0) * 1000
-        sys.stderr.write("thawed %.1f ms after SIGKILL of the child\n" % thaw_ms)
-        self.assertFalse(self.cg.frozen(), "still frozen 1 s after the child died")
-        self.assertLessEqual(thaw_ms, 100)  # the issue's safety bound
-        wait_until(lambda: child_pid(d.proc.pid) not in (None, child), timeout=5,
-                   what="a new child")
-        wait_until(d.serving, timeout=5, what="the new child serving")
-        self.assertEqual(d.request("GET", "/status")[0], 200)
+        self.assertFalse(self.cg.frozen(), "still frozen 1 s after the kill")
+        return (time.monotonic() - t0) * 1000
+
+    def test_sigkill_under_supervisor_thaws_within_100ms(self):
+        d = self.start_daemon(cgroup={"max_upscale_wait": "1s", "min_freeze_interval": "0"},
+                              supervisor={"auto_restart": "true",
+                                          "min_restart_interval": "200ms"})
+        thaws = []
+        for _ in range(3):
+            child = wait_until(lambda: child_pid(d.proc.pid), what="the supervised child")
+            wait_until(d.serving, timeout=10, what="the child serving")
+            self.frozen_by_event()
+            thaws.append(self.kill_and_time_thaw(child))
+            wait_until(lambda: child_pid(d.proc.pid) not in (None, child), timeout=10,
+                       what="a new child after the kill")
+        sys.stderr.write("thawed %s ms after SIGKILL of the child\n"
+                         % ", ".join("%.1f" % t for t in thaws))
+        self.assertLessEqual(max(thaws), 100)  # the issue's safety bound
+        wait_until(d.serving, timeout=10, what="the last child serving")
+        self.assertEqual(self.agent_ids(d), [])
         self.assertEqual(d.stop(signal.SIGTERM), 0)
         self.assertEqual(self.cg.read("cgroup.freeze"), "0")
 
     def test_sigkill_unsupervised_next_start_thaws(self):
         d = self.start_daemon(cgroup={"max_upscale_wait": "1s"})
-        self.start_agent(d, "--ignore-try-upscale")
-        self.cg.memory_high_event()
-        wait_until(self.cg.frozen, timeout=2, what="the freeze")
+        self.frozen_by_event()
         d.stop(signal.SIGKILL)
         self.assertTrue(self.cg.frozen(), "nobody thawed: the next start must")
         self.start_daemon()
@@ -364,7 +337,7 @@ class DaemonKillTest(FaultTest):
 class CgroupFaultTest(FaultTest):
     """Files of the cgroup vanish or hold garbage while the daemon runs."""
 
-    def event_handled(self, d, freezes_before=None):
+    def event_handled(self, d):
         """Post a memory.high event; it must be seen and never leave the
         cgroup frozen."""
         seen = d.metric("vm_informant_memory_high_events_total")
@@ -564,9 +537,8 @@ class PostgresOutageTest(FaultTest):
         self.addCleanup(self.pg.stop)
         start = self.rows("startup", "max not limiting")
         self.meminfo.set_total(start["memTotalBytes"])
-        self.d = self.start_daemon(extra={
-            "filecache": {"enabled": "true", "connstr": self.pg.connstr,
-                          "connect_timeout": "300ms"}})
+        self.d = self.start_daemon(filecache={"enabled": "true", "connstr": self.pg.connstr,
+                                              "connect_timeout": "300ms"})
         self.wait_cache(start)
         self.agent = self.start_agent(self.d, "--memory", "2Gi")
 
@@ -692,7 +664,7 @@ class LeakTest(FaultTest):
         self.assertEqual(errors, [])
 
     def test_register_cycles_and_health_checks_do_not_grow(self):
-        d = self.start_daemon(extra={"log": {"level": "warn"}})
+        d = self.start_daemon(log={"level": "warn"})
         agent = self.fake_agent()
         self.assertEqual(d.request("POST", "/register", agent.desc())[0], 200)
         wait_until(lambda: self.current_agent_id(d) == agent.id, what="agent current")

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 BUILD = os.environ.get("VMI_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 TESTS = os.environ.get("VMI_TESTS_DIR", os.path.join(os.path.dirname(__file__), ".."))
@@ -160,7 +161,6 @@ class PgCluster:
 
 
 def unittest_skip(msg):
-    import unittest
     return unittest.SkipTest(msg)
 
 
@@ -384,6 +384,46 @@ class AgentSim:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Per test: a work dir, a FakeCgroup and a Meminfo of MEM_TOTAL;
+    start_daemon() and start_agent() are cleaned up after the test."""
+    MEM_TOTAL = 4 * GiB
+
+    def setUp(self):
+        self.work = Workdir()
+        self.addCleanup(self.work.close)
+        self.cg = FakeCgroup(os.path.join(self.work.path, "cgroup"))
+        self.meminfo = Meminfo(os.path.join(self.work.path, "meminfo"), self.MEM_TOTAL)
+
+    def start_daemon(self, **sections):
+        """The daemon on the fake cgroup and meminfo; each keyword is a config
+        section whose keys are added to (or override) these defaults."""
+        config = {
+            "cgroup": {"enabled": "true", "root": self.cg.root, "name": self.cg.name},
+            "system": {"meminfo": self.meminfo.path},
+            "agent": {"id_check_interval": "1s"},
+            "predict": {"enabled": "false"},
+            "sampler": {"interval": "20ms"},
+        }
+        for name, keys in sections.items():
+            config.setdefault(name, {}).update(keys or {})
+        d = Daemon(self.work.path, config)
+        self.addCleanup(d.stop)
+        return d
+
+    def start_agent(self, daemon, *args, name="agent"):
+        """agent-sim growing our meminfo, health-checking every 500 ms, resumed."""
+        a = AgentSim(self.work.path, daemon.port,
+                     ["--meminfo", self.meminfo.path, "--health-interval", "500"] + list(args),
+                     name=name)
+        self.addCleanup(a.stop)
+        a.wait_running()
+        return a
+
+    def limits(self):
+        return self.cg.read_int("memory.max"), self.cg.read_int("memory.high")
 
 
 class Workdir:
