@@ -15,7 +15,6 @@ import shutil
 import tempfile
 import signal
 import subprocess
-import socket
 import sys
 import threading
 import time
