@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 BUILD = os.environ.get("VMI_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 TESTS = os.environ.get("VMI_TESTS_DIR", os.path.join(os.path.dirname(__file__), ".."))
@@ -165,7 +166,6 @@ class PgCluster:
 
 
 def unittest_skip(msg):
-    import unittest
     return unittest.SkipTest(msg)
 
 
@@ -179,6 +179,69 @@ def http_request(port, method, path, body=None, headers=None, timeout=5.0):
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode()
     finally:
         conn.close()
+
+
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection on a raw socket: many small
+    exchanges quickly (http.client costs more per request than the daemon)."""
+
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def _read_more(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("connection closed by the server")
+        self.buf += data
+
+    def exchange(self, method, path, body=""):
+        """Send one request, return (status, body str); needs Content-Length."""
+        data = body.encode() if isinstance(body, str) else body
+        self.sock.sendall(b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s"
+                          % (method.encode(), path.encode(), len(data), data))
+        while b"\r\n\r\n" not in self.buf:
+            self._read_more()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        while len(self.buf) < length:
+            self._read_more()
+        text, self.buf = self.buf[:length], self.buf[length:]
+        return int(lines[0].split()[1]), text.decode()
+
+    def close(self):
+        self.sock.close()
+
+
+def child_pid(parent):
+    """The first child of a process (the supervised daemon), or None."""
+    try:
+        with open("/proc/%d/task/%d/children" % (parent, parent)) as f:
+            pids = f.read().split()
+    except OSError:
+        return None
+    return int(pids[0]) if pids else None
+
+
+def proc_fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def proc_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        m = re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)
+    return int(m.group(1))
+
+
+def proc_has_asan(pid):
+    """True if the process runs with AddressSanitizer (RSS means little then)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
 
 
 def parse_metrics(text):
@@ -195,7 +258,8 @@ def parse_metrics(text):
 class Daemon:
     """The real vm-informant with a generated config file."""
 
-    def __init__(self, workdir, sections, args=(), supervised=False, env=None):
+    def __init__(self, workdir, sections, args=(), supervised=False, env=None, wrapper=(),
+                 start_timeout=10):
         self.workdir = workdir
         self.port = free_port()
         sections = {k: dict(v) for k, v in sections.items()}
@@ -209,11 +273,13 @@ class Daemon:
                     f.write("%s = %s\n" % (k, v))
         self.log_path = os.path.join(workdir, "daemon.log")
         self.log = open(self.log_path, "w")
-        cmd = [DAEMON, "--config", self.config_path] + list(args)
+        # wrapper: a command prefix such as valgrind.
+        cmd = list(wrapper) + [DAEMON, "--config", self.config_path] + list(args)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)
         try:
-            wait_until(self.serving, timeout=10, what="daemon to serve on %d" % self.port)
+            wait_until(self.serving, timeout=start_timeout,
+                       what="daemon to serve on %d" % self.port)
         except AssertionError:
             self.stop()
             raise AssertionError("daemon did not start; log:\n" + self.logs())
@@ -231,6 +297,9 @@ class Daemon:
     def request(self, method, path, body=None, headers=None, timeout=5.0):
         return http_request(self.port, method, path, body, headers, timeout)
 
+    def keepalive(self):
+        return KeepAlive(self.port)
+
     def metrics(self):
         status, _, body = self.request("GET", "/metrics")
         assert status == 200, (status, body)
@@ -245,7 +314,8 @@ class Daemon:
         return json.loads(body)
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:  # also readable after stop()
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()
 
@@ -319,6 +389,46 @@ class AgentSim:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Per test: a work dir, a FakeCgroup and a Meminfo of MEM_TOTAL;
+    start_daemon() and start_agent() are cleaned up after the test."""
+    MEM_TOTAL = 4 * GiB
+
+    def setUp(self):
+        self.work = Workdir()
+        self.addCleanup(self.work.close)
+        self.cg = FakeCgroup(os.path.join(self.work.path, "cgroup"))
+        self.meminfo = Meminfo(os.path.join(self.work.path, "meminfo"), self.MEM_TOTAL)
+
+    def start_daemon(self, **sections):
+        """The daemon on the fake cgroup and meminfo; each keyword is a config
+        section whose keys are added to (or override) these defaults."""
+        config = {
+            "cgroup": {"enabled": "true", "root": self.cg.root, "name": self.cg.name},
+            "system": {"meminfo": self.meminfo.path},
+            "agent": {"id_check_interval": "1s"},
+            "predict": {"enabled": "false"},
+            "sampler": {"interval": "20ms"},
+        }
+        for name, keys in sections.items():
+            config.setdefault(name, {}).update(keys or {})
+        d = Daemon(self.work.path, config)
+        self.addCleanup(d.stop)
+        return d
+
+    def start_agent(self, daemon, *args, name="agent"):
+        """agent-sim growing our meminfo, health-checking every 500 ms, resumed."""
+        a = AgentSim(self.work.path, daemon.port,
+                     ["--meminfo", self.meminfo.path, "--health-interval", "500"] + list(args),
+                     name=name)
+        self.addCleanup(a.stop)
+        a.wait_running()
+        return a
+
+    def limits(self):
+        return self.cg.read_int("memory.max"), self.cg.read_int("memory.high")
 
 
 class Workdir:
