@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -107,19 +108,79 @@ bool cg_is_cgroupfs(const struct cg *cg)
 	return cg->cgroupfs;
 }
 
+/* A file vanished under our handle: the directory may have been removed
+ * and created again (a restarted cgconfig or unit).  Re-open it by path;
+ * true if that is a different directory now, to retry once. */
+static bool cg_reopen(struct cg *cg)
+{
+	struct stat was, now;
+	char ignored[256];
+	int fd;
+
+	if (cgf_open_dir(cg->path, &fd, ignored, sizeof(ignored)) < 0)
+		return false;
+	if (fstat(cg->dirfd, &was) < 0 || fstat(fd, &now) < 0 ||
+	    (was.st_dev == now.st_dev && was.st_ino == now.st_ino)) {
+		close(fd);
+		return false;
+	}
+	close(cg->dirfd);
+	cg->dirfd = fd;
+	return true;
+}
+
+static int cg_read_file(struct cg *cg, const char *file, char *buf, size_t *len, char *err,
+			size_t errlen)
+{
+	int r = cgf_read(cg->dirfd, cg->path, file, buf, len, err, errlen);
+
+	if (r == -ENOENT && cg_reopen(cg))
+		r = cgf_read(cg->dirfd, cg->path, file, buf, len, err, errlen);
+	return r;
+}
+
+static int cg_write_file(struct cg *cg, const char *file, const char *text, char *err,
+			 size_t errlen)
+{
+	int r = cgf_write(cg->dirfd, cg->path, file, text, err, errlen);
+
+	if (r == -ENOENT && cg_reopen(cg))
+		r = cgf_write(cg->dirfd, cg->path, file, text, err, errlen);
+	return r;
+}
+
+static int cg_set_freeze(struct cg *cg, bool frozen, char *err, size_t errlen)
+{
+	int r = cgf_set_freeze(cg->dirfd, cg->path, frozen, err, errlen);
+
+	if (r == -ENOENT && cg_reopen(cg))
+		r = cgf_set_freeze(cg->dirfd, cg->path, frozen, err, errlen);
+	return r;
+}
+
+static int cg_read_value(struct cg *cg, const char *file, uint64_t *out, char *err,
+			 size_t errlen)
+{
+	int r = cgf_read_value(cg->dirfd, cg->path, file, out, err, errlen);
+
+	if (r == -ENOENT && cg_reopen(cg))
+		r = cgf_read_value(cg->dirfd, cg->path, file, out, err, errlen);
+	return r;
+}
+
 int cg_read_current(struct cg *cg, uint64_t *out, char *err, size_t errlen)
 {
-	return cgf_read_value(cg->dirfd, cg->path, "memory.current", out, err, errlen);
+	return cg_read_value(cg, "memory.current", out, err, errlen);
 }
 
 int cg_read_high(struct cg *cg, uint64_t *out, char *err, size_t errlen)
 {
-	return cgf_read_value(cg->dirfd, cg->path, "memory.high", out, err, errlen);
+	return cg_read_value(cg, "memory.high", out, err, errlen);
 }
 
 int cg_read_max(struct cg *cg, uint64_t *out, char *err, size_t errlen)
 {
-	return cgf_read_value(cg->dirfd, cg->path, "memory.max", out, err, errlen);
+	return cg_read_value(cg, "memory.max", out, err, errlen);
 }
 
 /* Reads a keyed file into buf and names it "<path>/<file>" for messages. */
@@ -127,7 +188,7 @@ static int read_keyed(struct cg *cg, const char *file, char *buf, size_t *len, c
 		      size_t namelen, char *err, size_t errlen)
 {
 	snprintf(name, namelen, "%s/%s", cg->path, file);
-	return cgf_read(cg->dirfd, cg->path, file, buf, len, err, errlen);
+	return cg_read_file(cg, file, buf, len, err, errlen);
 }
 
 int cg_read_memory_events(struct cg *cg, struct cg_memory_events *out, char *err, size_t errlen)
@@ -161,7 +222,7 @@ static int write_limit(struct cg *cg, const char *file, uint64_t bytes, char *er
 		snprintf(text, sizeof(text), "max");
 	else
 		snprintf(text, sizeof(text), "%" PRIu64, bytes);
-	return cgf_write(cg->dirfd, cg->path, file, text, err, errlen);
+	return cg_write_file(cg, file, text, err, errlen);
 }
 
 int cg_write_max(struct cg *cg, uint64_t bytes, char *err, size_t errlen)
@@ -176,12 +237,12 @@ int cg_write_high(struct cg *cg, uint64_t bytes, char *err, size_t errlen)
 
 int cg_freeze(struct cg *cg, char *err, size_t errlen)
 {
-	return cgf_set_freeze(cg->dirfd, cg->path, true, err, errlen);
+	return cg_set_freeze(cg, true, err, errlen);
 }
 
 int cg_thaw(struct cg *cg, char *err, size_t errlen)
 {
-	return cgf_set_freeze(cg->dirfd, cg->path, false, err, errlen);
+	return cg_set_freeze(cg, false, err, errlen);
 }
 
 int cg_thaw_path(const char *root, const char *name, char *err, size_t errlen)

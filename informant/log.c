@@ -364,3 +364,16 @@ void log_event(enum log_level level, const char *msg, ...)
 	write_line(&l);
 	errno = saved_errno;
 }
+
+bool log_limit_allow(struct log_limit *l, uint64_t now_ms, uint64_t every_ms,
+		     uint64_t *suppressed)
+{
+	if (l->last_ms && now_ms - l->last_ms < every_ms) {
+		l->dropped++;
+		return false;
+	}
+	*suppressed = l->dropped;
+	l->dropped = 0;
+	l->last_ms = now_ms ? now_ms : 1;
+	return true;
+}

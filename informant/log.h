@@ -50,6 +50,15 @@ void log_event(enum log_level level, const char *msg, ...);
 /* strerror(-r) for a negative errno r, thread-safe. */
 const char *log_strerror(int r);
 
+/* At most one line per `every_ms` for a repeating condition: true when this
+ * one may be logged; *suppressed then holds how many were dropped since. */
+struct log_limit {
+	uint64_t last_ms;
+	uint64_t dropped;
+};
+bool log_limit_allow(struct log_limit *l, uint64_t now_ms, uint64_t every_ms,
+		     uint64_t *suppressed);
+
 int log_level_parse(const char *s, enum log_level *out);
 int log_format_parse(const char *s, enum log_format *out);
 const char *log_level_name(enum log_level level);

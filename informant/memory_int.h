@@ -10,6 +10,7 @@
 #include "cgroup.h"
 #include "filecache.h"
 #include "memctl.h"
+#include "log.h"
 #include "memory.h"
 
 struct memory_downscale {
@@ -35,6 +36,7 @@ struct memory {
 	struct loop_timer *react_timer;  /* the state machine's next deadline */
 	struct loop_timer *freeze_guard; /* thaws max_upscale_wait after a freeze, always */
 	bool frozen;                     /* we froze it and have not thawed yet */
+	struct log_limit thaw_err_log, watch_err_log;
 	uint64_t frozen_since_ns;
 
 	/* what the limits are computed from, and what was written */

@@ -38,9 +38,13 @@ void pressure_thaw(struct memory *m, const char *why)
 	if (!m->frozen)
 		return;
 	if (cg_thaw(m->cg, err, sizeof(err)) < 0) {
-		log_event(LOG_ERROR, "CANNOT THAW the cgroup, retrying every millisecond",
-			  LF_STR("cgroup", cg_path(m->cg)), LF_STR("reason", why),
-			  LF_STR("error", err), LF_END);
+		uint64_t dropped;
+
+		if (log_limit_allow(&m->thaw_err_log, loop_now_ms(), 1000, &dropped))
+			log_event(LOG_ERROR, "CANNOT THAW the cgroup, retrying every millisecond",
+				  LF_STR("cgroup", cg_path(m->cg)), LF_STR("reason", why),
+				  LF_STR("error", err), LF_U64("failures_not_logged", dropped),
+				  LF_END);
 		cg_react_on_thaw_failed(&m->react, loop_now_ms(), &a);
 		(void)loop_timer_arm_ns(m->freeze_guard, PRESSURE_THAW_RETRY_NS, 0);
 		pressure_apply(m, &a);
@@ -141,6 +145,16 @@ static void pressure_events(struct memory *m, uint64_t n, const char *source)
 	pressure_apply(m, &a);
 }
 
+/* A broken memory.events shows on every tick: say so once a second. */
+static void pressure_watch_error(struct memory *m, const char *what, const char *err)
+{
+	uint64_t dropped;
+
+	if (log_limit_allow(&m->watch_err_log, loop_now_ms(), 1000, &dropped))
+		log_event(LOG_WARN, what, LF_STR("error", err), LF_U64("repeats_not_logged", dropped),
+			  LF_END);
+}
+
 static void pressure_watch_readable(void *arg, uint32_t events)
 {
 	struct memory *m = arg;
@@ -149,7 +163,7 @@ static void pressure_watch_readable(void *arg, uint32_t events)
 
 	(void)events;
 	if (cg_watch_process(m->cg, &n, err, sizeof(err)) < 0)
-		log_event(LOG_WARN, "memory.events watch", LF_STR("error", err), LF_END);
+		pressure_watch_error(m, "memory.events watch", err);
 	pressure_events(m, n, "inotify");
 }
 
@@ -254,7 +268,7 @@ static int pressure_on_sample(void *arg, const struct mc_sample *s)
 	if (m->cg) {
 		/* Safety net for a missed notification (defect D3). */
 		if (cg_watch_poll(m->cg, &n, err, sizeof(err)) < 0)
-			log_event(LOG_WARN, "memory.events poll", LF_STR("error", err), LF_END);
+			pressure_watch_error(m, "memory.events poll", err);
 		pressure_events(m, n, "poll");
 	}
 	pressure_predict(m, s);

@@ -82,9 +82,9 @@ struct mc_sampler_config {
 #define MC_SAMPLER_INTERVAL_MIN_MS 1
 #define MC_SAMPLER_INTERVAL_MAX_MS 3600000
 /* A file that could not be opened (or whose read failed) is retried at
- * most this often; until then its fields are not OK.  Files are expected to
- * be rewritten in place: one replaced by rename() is still read through the
- * old open file until a read fails. */
+ * most this often; until then its fields are not OK.  Files are kept open;
+ * one replaced by rename() or re-created is noticed (the path names another
+ * inode) within this period too, and read from then on. */
 #define MC_SAMPLER_REOPEN_MS 1000
 
 /* Called once per (possibly coalesced) tick from mc_sampler_process(); a

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/timerfd.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -26,6 +27,7 @@ struct source {
 	char *path;             /* NULL: not configured, never read */
 	int fd;                 /* -1: not open */
 	uint64_t retry_at_ms;   /* when to try opening it again */
+	uint64_t check_at_ms;   /* when to check the path still names it */
 };
 
 struct mc_sampler {
@@ -66,6 +68,24 @@ static void source_close(struct source *src, uint64_t now)
 	src->retry_at_ms = now + MC_SAMPLER_REOPEN_MS;
 }
 
+/* A file replaced by a rename, or deleted and created again, leaves our
+ * descriptor on the old inode for ever: compare with what the path names
+ * now, at most every MC_SAMPLER_REOPEN_MS, and reopen if they differ. */
+static void source_check_replaced(struct source *src, uint64_t now)
+{
+	struct stat open_st, path_st;
+
+	if (src->fd < 0 || now < src->check_at_ms)
+		return;
+	src->check_at_ms = now + MC_SAMPLER_REOPEN_MS;
+	if (fstat(src->fd, &open_st) == 0 && stat(src->path, &path_st) == 0 &&
+	    open_st.st_dev == path_st.st_dev && open_st.st_ino == path_st.st_ino)
+		return;
+	close(src->fd);
+	src->fd = -1;
+	src->retry_at_ms = now; /* open the new file (if any) right away */
+}
+
 /* Reads the whole source (up to the buffer size) into s->buf.  Returns the
  * byte count or -errno; never blocks on a regular, proc or cgroup file. */
 static ssize_t source_read(struct mc_sampler *s, struct source *src, uint64_t now)
@@ -74,6 +94,7 @@ static ssize_t source_read(struct mc_sampler *s, struct source *src, uint64_t no
 
 	if (!src->path)
 		return -ENOENT;
+	source_check_replaced(src, now);
 	if (src->fd < 0) {
 		if (now < src->retry_at_ms)
 			return -EAGAIN;

@@ -208,7 +208,7 @@ void sim_health_check(struct sim *s)
 	} else {
 		s->n.health_failed++;
 		sim_event(s, "health-check-failed", "{s:I,s:s}", "status",
-			  (json_int_t)(r == 0 ? rep.status : 0),
+			  (json_int_t)(r == 0 ? rep.status : 0), "reply",
 			  r == 0 ? (rep.body ? rep.body : "") : rep.err);
 		/* The informant forgot us: the reference restarts with a new ID. */
 		if (r == 0 && rep.status == 404 && ap_uuid_equal(&id, &s->id))
@@ -240,7 +240,8 @@ int sim_unregister(struct sim *s, struct sim_reply *rep)
 	s->registered = false;
 	s->running = false;
 	sim_event(s, "unregistered", "{s:s,s:I,s:s}", "agentID", idstr, "status",
-		  (json_int_t)rep->status, r == 0 ? (rep->body ? rep->body : "") : rep->err);
+		  (json_int_t)rep->status, "reply",
+		  r == 0 ? (rep->body ? rep->body : "") : rep->err);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }

@@ -224,9 +224,25 @@ static void test_text_format(void **state)
 	regfree(&re);
 }
 
+static void test_log_limit(void **state)
+{
+	struct log_limit l = { 0 };
+	uint64_t dropped = 99;
+
+	(void)state;
+	assert_true(log_limit_allow(&l, 5000, 1000, &dropped));
+	assert_int_equal(dropped, 0);
+	assert_false(log_limit_allow(&l, 5001, 1000, &dropped));
+	assert_false(log_limit_allow(&l, 5999, 1000, &dropped));
+	assert_true(log_limit_allow(&l, 6000, 1000, &dropped));
+	assert_int_equal(dropped, 2); /* the two in between */
+	assert_false(log_limit_allow(&l, 6500, 1000, &dropped));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_log_limit),
 		cmocka_unit_test(test_json_fields),
 		cmocka_unit_test(test_json_escaping),
 		cmocka_unit_test(test_long_values_are_cut),

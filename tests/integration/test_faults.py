@@ -459,7 +459,6 @@ class CgroupFaultTest(FaultTest):
         self.event_handled(d)
         self.recover_via_memtotal(d, self.MEM_TOTAL + GiB)
 
-    @unittest.expectedFailure  # BUG: cg_open() keeps an O_PATH fd of the directory
     def test_cgroup_dir_recreated(self):
         # A cgroup removed and created again (a restarted cgconfig/systemd
         # unit) is a new directory; the daemon keeps using the old, deleted
@@ -497,7 +496,6 @@ class MeminfoFaultTest(FaultTest):
         self.assert_alive(d)
         self.assertEqual(self.limits(), good, "limits unchanged without meminfo")
 
-    @unittest.expectedFailure  # BUG: the sampler never reopens a replaced meminfo
     def test_meminfo_replaced(self):
         # memctl/sampler.c source_read() keeps the file open and pread()s it
         # for ever; it reopens only after a read error, which a deleted or
@@ -587,7 +585,6 @@ class PostgresOutageTest(FaultTest):
         status, _, body = self.agent.control("/sim/downscale?memory=2Gi")
         self.assertEqual((status, body), (200, down["expectResponse"]))
 
-    @unittest.expectedFailure  # BUG: a failed /downscale cancels the pending cache growth
     def test_upscale_then_downscale_during_outage_cache_converges(self):
         # informant/downscale.c downscale_start() supersedes the background
         # fc_ensure_size() started by the /upscale (cache_inflight = 0,
