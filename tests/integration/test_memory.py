@@ -15,8 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from vmi import (GiB, MiB, AgentSim, Daemon, FakeCgroup, Meminfo, Workdir,  # noqa: E402
-                 wait_until)
+from vmi import MiB, DaemonTestCase, child_pid, wait_until  # noqa: E402
 
 VECTORS = os.environ.get("VMI_VECTORS_DIR",
                          os.path.join(os.path.dirname(__file__), "..", "vectors"))
@@ -28,40 +27,12 @@ def vector_rows(event, cgroup=True, filecache=False):
                 and r["cgroupEnabled"] == cgroup and r["fileCacheEnabled"] == filecache]
 
 
-class MemoryTest(unittest.TestCase):
+class MemoryTest(DaemonTestCase):
     MEM_TOTAL = 4125351936  # a 4 GiB VM's MemTotal
 
-    def setUp(self):
-        self.work = Workdir()
-        self.addCleanup(self.work.close)
-        self.cg = FakeCgroup(os.path.join(self.work.path, "cgroup"))
-        self.meminfo = Meminfo(os.path.join(self.work.path, "meminfo"), self.MEM_TOTAL)
-
     def start_daemon(self, cgroup=None, predict=None, sampler=None, supervisor=None):
-        sections = {
-            "cgroup": dict({"enabled": "true", "root": self.cg.root, "name": self.cg.name},
-                           **(cgroup or {})),
-            "system": {"meminfo": self.meminfo.path},
-            "agent": {"id_check_interval": "1s"},
-            "predict": dict({"enabled": "false"}, **(predict or {})),
-            "sampler": dict({"interval": "20ms"}, **(sampler or {})),
-        }
-        if supervisor:
-            sections["supervisor"] = supervisor
-        d = Daemon(self.work.path, sections)
-        self.addCleanup(d.stop)
-        return d
-
-    def start_agent(self, daemon, *args, name="agent"):
-        a = AgentSim(self.work.path, daemon.port,
-                     ["--meminfo", self.meminfo.path, "--health-interval", "500"] + list(args),
-                     name=name)
-        self.addCleanup(a.stop)
-        a.wait_running()
-        return a
-
-    def limits(self):
-        return self.cg.read_int("memory.max"), self.cg.read_int("memory.high")
+        return super().start_daemon(cgroup=cgroup, predict=predict, sampler=sampler,
+                                    supervisor=supervisor)
 
     def test_startup_limits_from_memtotal(self):
         row = vector_rows("startup")[0]
@@ -205,15 +176,6 @@ class MemoryTest(unittest.TestCase):
         self.assertEqual(d.request("GET", "/status")[0], 200)
         self.assertEqual(d.stop(signal.SIGTERM), 0)
         self.assertEqual(self.cg.read("cgroup.freeze"), "0")
-
-
-def child_pid(parent):
-    try:
-        with open("/proc/%d/task/%d/children" % (parent, parent)) as f:
-            pids = f.read().split()
-    except OSError:
-        return None
-    return int(pids[0]) if pids else None
 
 
 if __name__ == "__main__":
