@@ -210,8 +210,9 @@ class Daemon:
         try:
             wait_until(self.serving, timeout=10, what="daemon to serve on %d" % self.port)
         except AssertionError:
+            text = self.logs()  # before stop() closes the log
             self.stop()
-            raise AssertionError("daemon did not start; log:\n" + self.logs())
+            raise AssertionError("daemon did not start; log:\n" + text)
 
     def serving(self):
         if self.proc.poll() is not None:
