@@ -143,6 +143,17 @@ class ProtocolTest(unittest.TestCase):
         self.assertEqual(self.current_id(d), agent_id)
         self.assertEqual(len(d.status()["agents"]), 1)
 
+    def leave(self, d, agent):
+        """The agent unregisters (the body agent-sim sends) and is gone.
+
+        Done by hand and with SIGKILL because agent-sim's own POST
+        /sim/unregister crashes it (see test_sim_unregister_relays_answer);
+        killed first so its next health check cannot re-register it."""
+        st = agent.state()
+        agent.proc.send_signal(signal.SIGKILL)
+        agent.proc.wait(timeout=5)
+        return d.request("DELETE", "/unregister", register_body(st["agentID"], agent.addr))
+
     def records(self, d, msg, **fields):
         return [r for r in d.log_records() if r.get("msg") == msg
                 and all(r.get(k) == v for k, v in fields.items())]
@@ -243,6 +254,178 @@ class ProtocolTest(unittest.TestCase):
         self.wait_current(d, good)
         self.assertEqual(len(d.status()["agents"]), 1)
         self.assertEqual(d.metric("vm_informant_agents_registered"), 1)
+
+    # agent-sim bug, not the daemon's: agent-proto/sim/agent.c sim_unregister()
+    # logs its "unregistered" event with the format "{s:s,s:I,s:s}" but passes
+    # no key for the third pair, so jansson reads past the arguments and
+    # agent-sim dies with SIGSEGV after sending DELETE /unregister (also on
+    # SIGTERM or /sim/quit while registered).  The daemon's side is fine.
+    @unittest.expectedFailure
+    def test_sim_unregister_relays_answer(self):
+        d = self.start_daemon()
+        a = self.start_agent(d)
+        try:
+            status, _, body = a.control("/sim/unregister")
+        except (ConnectionError, http.client.HTTPException) as e:
+            self.fail("agent-sim died on /sim/unregister (exit %s): %s"
+                      % (a.proc.wait(timeout=5), e))
+        self.assertEqual((status, body), (200, '{"wasActive":true}'))
+        self.assertIsNone(a.proc.poll())
+
+
+    # ---- 3. health checks ------------------------------------------------------
+
+    def test_health_check(self):
+        d = self.start_daemon()
+        a = self.start_agent(d)
+        a_id = a.state()["agentID"]
+        self.assert_answer(d.request("PUT", "/health-check", json.dumps({"agentID": a_id})),
+                           200, "{}")
+        unknown = str(uuid.uuid4())
+        status, text = expected("health check for an unknown agent", other_id=unknown)
+        self.assert_answer(d.request("PUT", "/health-check", json.dumps({"agentID": unknown})),
+                           status, text)
+        # agent-sim's own checks every 200 ms keep succeeding.
+        wait_until(lambda: a.state()["healthChecksOk"] >= 4, timeout=5,
+                   what="four health checks from agent-sim")
+        st = a.state()
+        self.assertEqual(st["healthChecksFailed"], 0)
+        self.assertEqual(st["agentID"], a_id, "never had to re-register")
+        self.assertEqual(self.current_id(d), a_id)
+
+    # ---- 4. the switch between agents --------------------------------------------
+
+    def test_switch_and_back_on_unregister(self):
+        d = self.start_daemon()
+        a = self.start_agent(d)
+        b = self.start_agent(d)
+        wait_until(lambda: not a.state()["running"], what="A suspended")
+        st = a.state()
+        self.assertEqual((st["suspends"], st["resumes"]), (1, 1))
+        self.assertTrue(b.state()["running"])
+        self.wait_current(d, b)
+        states = {x["id"]: x["state"] for x in d.status()["agents"]}
+        self.assertEqual(states, {st["agentID"]: "registered",
+                                  b.state()["agentID"]: "current"})
+        self.assert_answer(self.leave(d, b), 200, '{"wasActive":true}')
+        wait_until(lambda: a.state()["resumes"] == 2, what="A resumed again")
+        self.assertTrue(a.state()["running"])
+        self.wait_current(d, a)
+        self.assertEqual(len(d.status()["agents"]), 1)
+        self.assertEqual(d.metric("vm_informant_agents_registered"), 1)
+        self.assertEqual(d.metric("vm_informant_agent_drops_total"), 0)
+
+    def test_slow_suspend_does_not_hold_up_the_upscale_request(self):
+        """D6: while the outgoing agent's /suspend hangs it is "leaving" and
+        not asked; the request waits for the incoming agent and is sent to it
+        right after its /resume."""
+        d = self.start_daemon(cgroup={"max_upscale_wait": "20ms"})
+        a = self.start_agent(d, "--suspend-delay", "2000")
+        a_id = a.state()["agentID"]
+        b = self.start_agent(d, wait=False)
+        wait_until(lambda: (d.status()["current_agent"] or {}).get("state") == "leaving",
+                   what="A leaving (its /suspend in flight)")
+        self.cg.set_current(self.limits()[1])
+        self.cg.memory_high_event()
+        wait_until(lambda: d.metric("vm_informant_memory_high_events_total") >= 1,
+                   what="the memory.high event seen")
+        wait_until(lambda: not self.cg.frozen(), timeout=1, what="thaw, not waiting on A")
+        doc = d.status()
+        self.assertTrue(doc["upscale_wanted"])
+        self.assertEqual(doc["current_agent"]["id"], a_id)
+        self.assertEqual(a.state()["tryUpscales"], 0, "a leaving agent is not asked")
+        b.wait_running(timeout=5)
+        resumed = time.monotonic()
+        wait_until(lambda: b.state()["tryUpscales"] >= 1, timeout=1,
+                   what="/try-upscale at B right after its /resume")
+        self.assertLess(time.monotonic() - resumed, 1.0)
+        self.assertEqual(a.state()["tryUpscales"], 0)
+        self.assertEqual(a.state()["suspends"], 1)
+        wait_until(lambda: b.state()["upscalesOk"] >= 1, what="B's upscale")
+        wait_until(lambda: not d.status()["upscale_wanted"], what="the wish cleared")
+        self.assertEqual(d.metric("vm_informant_agent_drops_total"), 0)
+
+    # ---- 5. background /id checks -------------------------------------------------
+
+    def test_dead_agent_dropped_after_three_failed_checks(self):
+        d = self.start_daemon()
+        a = self.start_agent(d)
+        a_id = a.state()["agentID"]
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(timeout=5)
+        wait_until(lambda: d.status()["agents"] == [], timeout=5, what="A dropped")
+        self.assertIsNone(d.status()["current_agent"])
+        m = d.metrics()
+        self.assertEqual(m["vm_informant_agent_drops_total"], 1)
+        self.assertEqual(m["vm_informant_agent_current"], 0)
+        self.assertEqual(m["vm_informant_agents_registered"], 0)
+        # AGENTS_MAX_FAILURES: exactly three consecutive failed /id checks.
+        fails = self.records(d, "agent call failed", agent_id=a_id, call="/id")
+        self.assertEqual([r["failures"] for r in fails], [1, 2, 3])
+        drops = self.records(d, "agent dropped", agent_id=a_id)
+        self.assertEqual(len(drops), 1)
+        self.assertTrue(drops[0]["was_current"])
+        c = self.start_agent(d)
+        self.wait_current(d, c)
+
+    def test_current_agent_dies_older_agent_resumed(self):
+        """D4: the previous registered agent takes over."""
+        d = self.start_daemon()
+        older = self.start_agent(d)
+        newer = self.start_agent(d)
+        self.wait_current(d, newer)
+        wait_until(lambda: not older.state()["running"], what="older suspended")
+        newer.proc.send_signal(signal.SIGKILL)
+        newer.proc.wait(timeout=5)
+        wait_until(lambda: older.state()["resumes"] == 2, timeout=5, what="older resumed")
+        self.wait_current(d, older)
+        self.assertEqual(d.metric("vm_informant_agent_drops_total"), 1)
+
+    def test_short_stall_survived(self):
+        """D4: one or two failed /id checks do not drop the agent."""
+        d = self.start_daemon()
+        a = self.start_agent(d)
+        a_id = a.state()["agentID"]
+        # Stopped for 400 ms: at least one check (every 200 ms, 100 ms
+        # timeout) fails; the retries 200 ms after each failure cannot all
+        # fall into the window, so fewer than three fail in a row.
+        a.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(0.4)
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: self.records(d, "agent call failed", agent_id=a_id, call="/id"),
+                   timeout=2, what="a failed /id check logged")
+        wait_until(lambda: (d.status()["current_agent"] or {}).get("consecutive_failures") == 0,
+                   timeout=3, what="a later check succeeding")
+        self.assertEqual(self.current_id(d), a_id)
+        self.assertEqual(d.metric("vm_informant_agent_drops_total"), 0)
+        self.assertEqual(a.state()["agentID"], a_id, "never had to re-register")
+
+    # ---- 6. the upscale wish survives a switch ---------------------------------------
+
+    def test_wish_survives_unregister_and_goes_to_next_agent(self):
+        d = self.start_daemon(cgroup={"max_upscale_wait": "5ms"})
+        a = self.start_agent(d, "--ignore-try-upscale")
+        self.cg.memory_high_event()
+        wait_until(lambda: a.state()["tryUpscales"] >= 1, what="A asked")
+        wait_until(lambda: not self.cg.frozen(), timeout=1, what="thaw")
+        self.assert_answer(self.leave(d, a), 200, '{"wasActive":true}')
+        doc = d.status()
+        self.assertIsNone(doc["current_agent"])
+        self.assertTrue(doc["upscale_wanted"], "the wish outlives the agent")
+        max0 = self.limits()[0]
+        b = self.start_agent(d)
+        wait_until(lambda: b.state()["tryUpscales"] >= 1, what="B asked after its /resume")
+        wait_until(lambda: b.state()["upscalesOk"] >= 1, what="B's upscale")
+        wait_until(lambda: not d.status()["upscale_wanted"], what="the wish cleared")
+        wait_until(lambda: self.limits()[0] > max0, what="limits raised")
+        asked = b.state()["tryUpscales"]
+        time.sleep(0.3)
+        self.assertEqual(b.state()["tryUpscales"], asked, "no asks after the upscale")
+        self.assertEqual(asked, 1)
+        self.assertEqual(d.metric("vm_informant_upscales_granted_total"), 1)
+
 
 
 if __name__ == "__main__":
