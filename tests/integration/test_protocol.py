@@ -25,6 +25,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -33,7 +34,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from vmi import (AgentSim, Daemon, FakeCgroup, Meminfo, Workdir,  # noqa: E402
-                 free_port, wait_until)
+                 fd_count, free_port, wait_until)
 
 VECTORS = os.environ.get("VMI_VECTORS_DIR",
                          os.path.join(os.path.dirname(__file__), "..", "vectors"))
@@ -327,8 +328,7 @@ class ProtocolTest(unittest.TestCase):
                    what="A leaving (its /suspend in flight)")
         self.cg.set_current(self.limits()[1])
         self.cg.memory_high_event()
-        wait_until(lambda: d.metric("vm_informant_memory_high_events_total") >= 1,
-                   what="the memory.high event seen")
+        wait_until(lambda: d.metric("vm_informant_freezes_total") >= 1, what="a freeze")
         wait_until(lambda: not self.cg.frozen(), timeout=1, what="thaw, not waiting on A")
         doc = d.status()
         self.assertTrue(doc["upscale_wanted"])
@@ -426,6 +426,185 @@ class ProtocolTest(unittest.TestCase):
         self.assertEqual(asked, 1)
         self.assertEqual(d.metric("vm_informant_upscales_granted_total"), 1)
 
+    # ---- 7. bad input from live agents -------------------------------------------------
+
+    def test_bad_scale_requests_from_the_current_agent(self):
+        """D12/D14: every malformed /upscale or /downscale of the current agent
+        gets 400 and changes nothing; the texts are handlers.c's."""
+        d = self.start_daemon()
+        a = self.start_agent(d)
+        a_id = a.state()["agentID"]
+        limits0 = self.limits()
+        missing = "Invalid request: memory is missing or null"
+        zero = "Invalid request: memory of 0 bytes is out of range"
+        cases = [  # (what, body, expected text, X-Error-Detail prefix for "bad JSON")
+            ("memory missing", resource_body(a_id, drop=["memory"]), missing, None),
+            ("memory null", resource_body(a_id, None), missing, None),
+            ("memory 0", resource_body(a_id, 0), zero, None),
+            ("memory \"0\"", resource_body(a_id, "0"), zero, None),
+            ("memory above 64 TiB", resource_body(a_id, "65Ti"),
+             "Invalid request: memory of %d bytes is out of range" % (65 << 40), None),
+            ("memory -1Gi", resource_body(a_id, "-1Gi"), "bad JSON", "data.memory"),
+            ("memory abc", resource_body(a_id, "abc"), "bad JSON", "data.memory"),
+            ("memory empty", resource_body(a_id, ""), "bad JSON", "data.memory"),
+            ("memory 100Ei", resource_body(a_id, "100Ei"), "bad JSON", "data.memory"),
+            ("memory 1e30", resource_body(a_id, "1e30"), "bad JSON", "data.memory"),
+            ("memory object", resource_body(a_id, {"value": "4Gi"}), "bad JSON", "data.memory"),
+            ("memory array", resource_body(a_id, ["4Gi"]), "bad JSON", "data.memory"),
+            ("memory bool", resource_body(a_id, True), "bad JSON", "data.memory"),
+            ("sequenceNumber -1", resource_body(a_id, seq=-1), "bad JSON", "sequenceNumber"),
+            ("sequenceNumber string", resource_body(a_id, seq="5"), "bad JSON",
+             "sequenceNumber"),
+            ("sequenceNumber 1.5", resource_body(a_id, seq=1.5), "bad JSON", "sequenceNumber"),
+            ("agentID not a UUID", resource_body("nope"), "bad JSON", "data.id.agentID"),
+            ("data a string", '{"data":"4Gi","sequenceNumber":5}', "bad JSON", "data"),
+            ("not JSON", "memory=4Gi", "bad JSON", ""),
+            ("trailing garbage", resource_body(a_id) + "x", "bad JSON", ""),
+        ]
+        for path in ("/upscale", "/downscale"):
+            for what, body, text, detail in cases:
+                with self.subTest(path=path, case=what):
+                    answer = d.request("PUT", path, body)
+                    self.assert_answer(answer, 400, text)
+                    if detail is not None:
+                        self.assertTrue(answer[1].get("x-error-detail", "").startswith(detail),
+                                        answer[1])
+                    self.assertEqual(self.limits(), limits0, "a refusal changes nothing")
+        self.assert_still_serving(d, a)
+        st = a.state()
+        self.assertEqual((st["agentID"], st["resumes"], st["suspends"]), (a_id, 1, 0))
+        m = d.metrics()
+        self.assertEqual(m["vm_informant_upscales_granted_total"], 0)
+        self.assertEqual(m["vm_informant_downscales_accepted_total"], 0)
+        # A good request still works afterwards.
+        self.assert_answer(d.request("PUT", "/upscale", resource_body(a_id, "8Gi", seq=100)),
+                           200, "{}")
+
+    def test_bad_input_on_every_endpoint_keeps_the_agent(self):
+        d = self.start_daemon()
+        a = self.start_agent(d)
+        a_id = a.state()["agentID"]
+        desc = json.loads(register_body(a_id, a.addr))
+        wrong_types = {
+            ("POST", "/register"): json.dumps(dict(desc, agentServeAddr=5)),
+            ("PUT", "/health-check"): json.dumps({"agentID": 5}),
+            ("PUT", "/upscale"): resource_body(a_id, {"memory": 1}),
+            ("PUT", "/downscale"): resource_body(a_id, seq=[1]),
+            ("DELETE", "/unregister"): json.dumps(dict(desc, minProtoVersion="1")),
+        }
+        huge = json.dumps({"agentID": a_id, "pad": "x" * (8 * MAX_BODY)})
+        for (method, path), typed in wrong_types.items():
+            with self.subTest(path=path):
+                for what, body in (("not JSON", "\x00\x01 not json"), ("array", "[]"),
+                                   ("truncated", typed[:len(typed) // 2]),
+                                   ("wrong types", typed)):
+                    answer = d.request(method, path, body)
+                    self.assert_answer(answer, 400, "bad JSON", what)
+                    self.assertTrue(answer[1].get("x-error-detail"), what)
+                status, _, body = d.request(method, path, huge)
+                self.assertEqual(status, 413, body)
+        # Garbage, a stalled half request and a dropped one on raw sockets.
+        with socket.create_connection(("127.0.0.1", d.port), timeout=2) as s:
+            s.sendall(b"\xff\xfe GARBAGE \x00\r\n\r\n")
+            s.settimeout(2)
+            try:
+                s.recv(4096)
+            except OSError:
+                pass
+        stalled = socket.create_connection(("127.0.0.1", d.port), timeout=2)
+        self.addCleanup(stalled.close)
+        stalled.sendall(b"DELETE /unregister HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{")
+        with socket.create_connection(("127.0.0.1", d.port), timeout=2) as s:
+            s.sendall(b"PUT /upscale HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\n{\"da")
+        self.assert_still_serving(d, a)
+        st = a.state()
+        self.assertEqual((st["agentID"], st["resumes"], st["suspends"]), (a_id, 1, 0))
+        self.assertEqual(st["healthChecksFailed"], 0)
+
+    def test_requests_from_other_and_unknown_agents(self):
+        d = self.start_daemon()
+        a = self.start_agent(d)
+        b = self.start_agent(d)
+        self.wait_current(d, b)
+        a_id = a.state()["agentID"]
+        limits0 = self.limits()
+        # Registered but not current: 400, as the reference.
+        for path, row in (("/upscale", "upscale from an agent that is not the current one"),
+                          ("/downscale", "downscale while no agent is current")):
+            status, text = expected(row, agent_id=a_id, other_id=a_id)
+            self.assert_answer(d.request("PUT", path, resource_body(a_id, "8Gi")),
+                               status, text, path)
+        # Not registered at all: 404 (D5, see the module docstring).
+        unknown = str(uuid.uuid4())
+        status, text = expected("health check for an unknown agent", other_id=unknown)
+        self.assertEqual(status, 404)
+        for path in ("/upscale", "/downscale"):
+            self.assert_answer(d.request("PUT", path, resource_body(unknown, "8Gi")),
+                               status, text, path)
+        # The right ID with another agentServeAddr does not unregister it.
+        row = vector("unregister with a different agentServeAddr")
+        status, text = expected("unregister with a different agentServeAddr")
+        self.assert_answer(d.request("DELETE", "/unregister",
+                                     row["requestBody"].replace(VEC_ID, a_id)), status, text)
+        self.assertEqual(len(d.status()["agents"]), 2)
+        self.assertEqual(self.current_id(d), b.state()["agentID"])
+        self.assertEqual(self.limits(), limits0)
+        self.assertEqual((a.state()["resumes"], a.state()["suspends"]), (1, 1))
+
+    # ---- 8. a burst of health checks -----------------------------------------------------
+
+    def test_burst_of_keepalive_health_checks(self):
+        """200 threads, each with its own keep-alive connection, start
+        together; more connections than the daemon's CONNECTION_LIMIT (64,
+        informant/daemon.c) wait to be accepted instead of failing."""
+        d = self.start_daemon(agent={"id_check_interval": "3600s"})
+        a = self.start_agent(d, "--health-interval", "600000")
+        a_id = a.state()["agentID"]
+        body = json.dumps({"agentID": a_id})
+        baseline = wait_until(lambda: stable_fd_count(d.proc.pid), what="a stable fd count")
+        go = threading.Event()
+        results = []
+
+        def client():
+            conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=20)
+            out = []
+            try:
+                go.wait(10)
+                for _ in range(3):
+                    conn.request("PUT", "/health-check", body)
+                    resp = conn.getresponse()
+                    out.append((resp.status, resp.read().decode(), id(conn.sock)))
+            except (OSError, http.client.HTTPException) as e:
+                out.append((repr(e), "", None))
+            finally:
+                conn.close()
+            results.append(out)
+
+        threads = [threading.Thread(target=client) for _ in range(200)]
+        for t in threads:
+            t.start()
+        go.set()
+        for t in threads:
+            t.join(30)
+        self.assertFalse(any(t.is_alive() for t in threads), "clients finished")
+        self.assertEqual(len(results), 200)
+        for out in results:
+            self.assertEqual([(s, b) for s, b, _ in out], [(200, "{}")] * 3)
+            self.assertEqual(len({sock for _, _, sock in out}), 1, "one keep-alive connection")
+        wait_until(lambda: fd_count(d.proc.pid) <= baseline, timeout=5,
+                   what="the daemon's fds back to %d" % baseline)
+        self.assertGreaterEqual(
+            d.metric('vm_informant_http_requests_total{endpoint="health-check",status="200"}'),
+            600)
+        self.assert_still_serving(d, a)
+
+
+
+def stable_fd_count(pid):
+    """The fd count if it stays the same for 100 ms, else None."""
+    first = fd_count(pid)
+    time.sleep(0.1)
+    return first if fd_count(pid) == first else None
 
 
 if __name__ == "__main__":

@@ -41,6 +41,11 @@ def wait_until(predicate, timeout=5.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def fd_count(pid):
+    """How many file descriptors process pid has open now."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
