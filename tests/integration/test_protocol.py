@@ -42,7 +42,6 @@ VECTORS = os.environ.get("VMI_VECTORS_DIR",
 VEC_ID = "0f8c3b1e-5d2a-4c7e-9b61-7a4e2d9c1f30"
 VEC_OTHER_ID = "b2d94e07-31c8-4f5a-8e2b-6c0f9a7d1e54"
 VEC_ADDR = "10.244.1.37:38247"
-VEC_OTHER_ADDR = "10.244.1.99:40000"
 TEXT = "text/plain; charset=utf-8"
 MAX_BODY = 1024  # [server] max_body_bytes = 1KiB in these tests
 
@@ -159,9 +158,14 @@ class ProtocolTest(unittest.TestCase):
         /sim/unregister crashes it (see test_sim_unregister_relays_answer);
         killed first so its next health check cannot re-register it."""
         st = agent.state()
+        self.kill(agent)
+        return d.request("DELETE", "/unregister", register_body(st["agentID"], agent.addr))
+
+    @staticmethod
+    def kill(agent):
+        """SIGKILL: no DELETE /unregister, the daemon's /id checks fail."""
         agent.proc.send_signal(signal.SIGKILL)
         agent.proc.wait(timeout=5)
-        return d.request("DELETE", "/unregister", register_body(st["agentID"], agent.addr))
 
     def records(self, d, msg, **fields):
         return [r for r in d.log_records() if r.get("msg") == msg
@@ -366,8 +370,7 @@ class ProtocolTest(unittest.TestCase):
         d = self.start_daemon()
         a = self.start_agent(d)
         a_id = a.state()["agentID"]
-        a.proc.send_signal(signal.SIGKILL)
-        a.proc.wait(timeout=5)
+        self.kill(a)
         wait_until(lambda: d.status()["agents"] == [], timeout=5, what="A dropped")
         self.assertIsNone(d.status()["current_agent"])
         m = d.metrics()
@@ -390,8 +393,7 @@ class ProtocolTest(unittest.TestCase):
         newer = self.start_agent(d)
         self.wait_current(d, newer)
         wait_until(lambda: not older.state()["running"], what="older suspended")
-        newer.proc.send_signal(signal.SIGKILL)
-        newer.proc.wait(timeout=5)
+        self.kill(newer)
         wait_until(lambda: older.state()["resumes"] == 2, timeout=5, what="older resumed")
         self.wait_current(d, older)
         self.assertEqual(d.metric("vm_informant_agent_drops_total"), 1)
