@@ -33,6 +33,7 @@ struct server {
 	struct loop *loop;
 	struct MHD_Daemon *mhd;
 	struct loop_timer *timer;
+	bool rerun;              /* MHD must run again at once (see kick) */
 	int epfd;
 	int listen_fd;
 	uint16_t port;
@@ -69,7 +70,10 @@ struct server_req {
 
 static void kick(struct server *s)
 {
-	/* MHD must run again soon (a resumed connection); 1 ns = at once. */
+	/* MHD must run again soon (a resumed connection, a closed one); 1 ns =
+	 * at once.  The flag survives run_mhd() re-arming the timer when this
+	 * comes from inside MHD_run(). */
+	s->rerun = true;
 	(void)loop_timer_arm_ns(s->timer, 1, 0);
 }
 
@@ -315,6 +319,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return MHD_YES;
 }
 
+/* At the connection limit MHD takes the listening socket out of its epoll
+ * set and puts it back only in a later MHD_run(): when a connection
+ * closes, make sure there is one, or the daemon stops accepting for good. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)c;
+	(void)socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+		kick(cls);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -347,8 +363,11 @@ static void run_mhd(struct server *s)
 	MHD_UNSIGNED_LONG_LONG ms;
 
 	/* MHD_get_timeout64 is newer than Debian bookworm's MHD 0.9.75. */
+	s->rerun = false;
 	(void)MHD_run(s->mhd);
-	if (MHD_get_timeout(s->mhd, &ms) == MHD_YES)
+	if (s->rerun)
+		(void)loop_timer_arm_ns(s->timer, 1, 0);
+	else if (MHD_get_timeout(s->mhd, &ms) == MHD_YES)
 		(void)loop_timer_arm_ns(s->timer, ms ? (uint64_t)ms * 1000000u : 1, 0);
 	else
 		(void)loop_timer_arm(s->timer, 0, 0);
@@ -437,6 +456,7 @@ static int start_mhd(struct server *s, const struct server_options *o, int famil
 				  MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->connection_memory_limit,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 				  MHD_OPTION_END);
 	if (!s->mhd)
 		return -EIO;

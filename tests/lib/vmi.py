@@ -42,6 +42,11 @@ def wait_until(predicate, timeout=5.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def fd_count(pid):
+    """How many file descriptors process pid has open now."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -281,8 +286,9 @@ class Daemon:
             wait_until(self.serving, timeout=start_timeout,
                        what="daemon to serve on %d" % self.port)
         except AssertionError:
+            text = self.logs()  # before stop() closes the log
             self.stop()
-            raise AssertionError("daemon did not start; log:\n" + self.logs())
+            raise AssertionError("daemon did not start; log:\n" + text)
 
     def serving(self):
         if self.proc.poll() is not None:
