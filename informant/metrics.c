@@ -40,18 +40,19 @@ const char *metrics_endpoint_name(enum metrics_endpoint ep)
 void metrics_observe_request(struct metrics *m, enum metrics_endpoint ep, unsigned http_status,
 			     double seconds)
 {
-	unsigned b = 0;
+	unsigned b = 0, slot;
 
 	if ((unsigned)ep >= EP__COUNT)
 		ep = EP_OTHER;
 	if (seconds < 0)
 		seconds = 0;
-	m->requests_total[ep][metrics_status_slot(http_status)]++;
+	slot = metrics_status_slot(http_status);
+	m->requests_total[ep][slot]++;
 	while (b < METRICS_LATENCY_BUCKETS && seconds > latency_bounds[b])
 		b++;
-	m->latency_bucket[ep][b]++; /* cumulated when rendered */
-	m->latency_sum_seconds[ep] += seconds;
-	m->latency_count[ep]++;
+	m->latency_bucket[ep][slot][b]++; /* cumulated when rendered */
+	m->latency_sum_seconds[ep][slot] += seconds;
+	m->latency_count[ep][slot]++;
 }
 
 /* ---- rendering -------------------------------------------------------------- */
@@ -113,6 +114,39 @@ static void scalar_d(struct buf *b, const char *name, const char *type, const ch
 	put(b, "vm_informant_%s %.17g\n", name, v);
 }
 
+/* The status label of a slot: the code, or "other". */
+static void status_label(unsigned slot, char *out, size_t outlen)
+{
+	if (slot < METRICS_STATUS_SLOTS - 1)
+		snprintf(out, outlen, "%u", status_codes[slot]);
+	else
+		snprintf(out, outlen, "other");
+}
+
+/* One histogram series: cumulative buckets, sum and count. */
+static void render_histogram(struct buf *b, const struct metrics *m, unsigned e, unsigned k)
+{
+	const char *ep = endpoint_names[e];
+	const char *name = "vm_informant_http_request_duration_seconds";
+	char status[16], le[32];
+	uint64_t cum = 0;
+
+	status_label(k, status, sizeof(status));
+	for (unsigned i = 0; i <= METRICS_LATENCY_BUCKETS; i++) {
+		cum += m->latency_bucket[e][k][i];
+		if (i < METRICS_LATENCY_BUCKETS)
+			snprintf(le, sizeof(le), "%g", latency_bounds[i]);
+		else
+			snprintf(le, sizeof(le), "+Inf");
+		put(b, "%s_bucket{endpoint=\"%s\",status=\"%s\",le=\"%s\"} %llu\n", name, ep,
+		    status, le, (unsigned long long)cum);
+	}
+	put(b, "%s_sum{endpoint=\"%s\",status=\"%s\"} %.17g\n", name, ep, status,
+	    m->latency_sum_seconds[e][k]);
+	put(b, "%s_count{endpoint=\"%s\",status=\"%s\"} %llu\n", name, ep, status,
+	    (unsigned long long)m->latency_count[e][k]);
+}
+
 static void render_requests(struct buf *b, const struct metrics *m)
 {
 	header(b, "http_requests_total", "counter", "HTTP requests by endpoint and status.");
@@ -122,36 +156,17 @@ static void render_requests(struct buf *b, const struct metrics *m)
 
 			if (!m->requests_total[e][k])
 				continue;
-			if (k < METRICS_STATUS_SLOTS - 1)
-				snprintf(status, sizeof(status), "%u", status_codes[k]);
-			else
-				snprintf(status, sizeof(status), "other");
+			status_label(k, status, sizeof(status));
 			put(b, "vm_informant_http_requests_total"
 			       "{endpoint=\"%s\",status=\"%s\"} %llu\n",
 			    endpoint_names[e], status, (unsigned long long)m->requests_total[e][k]);
 		}
 	header(b, "http_request_duration_seconds", "histogram",
-	       "Time from request start to response completion, by endpoint.");
-	for (unsigned e = 0; e < EP__COUNT; e++) {
-		const char *ep = endpoint_names[e];
-		uint64_t cum = 0;
-
-		for (unsigned i = 0; i <= METRICS_LATENCY_BUCKETS; i++) {
-			cum += m->latency_bucket[e][i];
-			if (i < METRICS_LATENCY_BUCKETS)
-				put(b, "vm_informant_http_request_duration_seconds_bucket"
-				       "{endpoint=\"%s\",le=\"%g\"} %llu\n",
-				    ep, latency_bounds[i], (unsigned long long)cum);
-			else
-				put(b, "vm_informant_http_request_duration_seconds_bucket"
-				       "{endpoint=\"%s\",le=\"+Inf\"} %llu\n",
-				    ep, (unsigned long long)cum);
-		}
-		put(b, "vm_informant_http_request_duration_seconds_sum{endpoint=\"%s\"} %.17g\n",
-		    ep, m->latency_sum_seconds[e]);
-		put(b, "vm_informant_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
-		    ep, (unsigned long long)m->latency_count[e]);
-	}
+	       "Time from request start to response completion, by endpoint and status.");
+	for (unsigned e = 0; e < EP__COUNT; e++)
+		for (unsigned k = 0; k < METRICS_STATUS_SLOTS; k++)
+			if (m->latency_count[e][k])
+				render_histogram(b, m, e, k);
 }
 
 char *metrics_render(const struct metrics *m)

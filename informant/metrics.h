@@ -47,9 +47,10 @@ struct metrics {
 	uint64_t filecache_errors_total;
 	/* HTTP server */
 	uint64_t requests_total[EP__COUNT][METRICS_STATUS_SLOTS];
-	uint64_t latency_bucket[EP__COUNT][METRICS_LATENCY_BUCKETS + 1]; /* last = +Inf */
-	double latency_sum_seconds[EP__COUNT];
-	uint64_t latency_count[EP__COUNT];
+	/* by endpoint and status slot; buckets: last = +Inf */
+	uint64_t latency_bucket[EP__COUNT][METRICS_STATUS_SLOTS][METRICS_LATENCY_BUCKETS + 1];
+	double latency_sum_seconds[EP__COUNT][METRICS_STATUS_SLOTS];
+	uint64_t latency_count[EP__COUNT][METRICS_STATUS_SLOTS];
 };
 
 /* Slot of an HTTP status in requests_total, and its label. */

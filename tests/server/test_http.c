@@ -274,9 +274,9 @@ static void test_answer_later(void **state)
 	assert_status(r, "HTTP/1.1 200");
 	assert_string_equal(body_of(r), "{\"late\":true}");
 	assert_int_equal(e->done_calls, 1);
-	assert_int_equal(e->m.latency_count[EP_UPSCALE], 1);
+	assert_int_equal(e->m.latency_count[EP_UPSCALE][metrics_status_slot(200)], 1);
 	/* It waited for the 50 ms timer. */
-	assert_true(e->m.latency_sum_seconds[EP_UPSCALE] >= 0.045);
+	assert_true(e->m.latency_sum_seconds[EP_UPSCALE][metrics_status_slot(200)] >= 0.045);
 	assert_int_equal(server_requests_in_flight(e->srv), 0);
 }
 

@@ -106,14 +106,17 @@ static void test_render_parses(void **state)
 		assert_int_equal(strncmp(line, typed, strlen(typed)), 0);
 		assert_false(isnan(v));
 		samples++;
-		if (strstr(line, "duration_seconds_bucket{endpoint=\"register\"")) {
+		/* One series per endpoint and status: register 200 and 409. */
+		if (strstr(line, "duration_seconds_bucket{endpoint=\"register\",status=\"409\"")) {
 			assert_true(v >= cum); /* cumulative */
 			cum = v;
 			if (strstr(labels, "le=\"+Inf\""))
 				count_inf = v;
 		}
-		if (strstr(line, "duration_seconds_count{endpoint=\"register\"}"))
-			assert_true(v == count_inf && v == 2);
+		if (strstr(line, "duration_seconds_count{endpoint=\"register\",status=\"409\"}"))
+			assert_true(v == count_inf && v == 1);
+		if (strstr(line, "duration_seconds_count{endpoint=\"register\",status=\"200\"}"))
+			assert_true(v == 1);
 	}
 	assert_true(samples > 20);
 	free(text);
@@ -127,18 +130,18 @@ static void test_render_parses(void **state)
 		"vm_informant_http_requests_total{endpoint=\"register\",status=\"409\"} 1\n"));
 	assert_non_null(strstr(text,
 		"vm_informant_http_requests_total{endpoint=\"upscale\",status=\"503\"} 1\n"));
-	/* 0.4 ms falls in the first bucket, 30 ms in le=0.05 (cumulative 2). */
+	/* 0.4 ms (a 200) falls in the first bucket; 30 ms (a 409) in le=0.05. */
 	assert_non_null(strstr(text, "vm_informant_http_request_duration_seconds_bucket"
-				     "{endpoint=\"register\",le=\"0.0005\"} 1\n"));
+				     "{endpoint=\"register\",status=\"200\",le=\"0.0005\"} 1\n"));
 	assert_non_null(strstr(text, "vm_informant_http_request_duration_seconds_bucket"
-				     "{endpoint=\"register\",le=\"0.025\"} 1\n"));
+				     "{endpoint=\"register\",status=\"409\",le=\"0.025\"} 0\n"));
 	assert_non_null(strstr(text, "vm_informant_http_request_duration_seconds_bucket"
-				     "{endpoint=\"register\",le=\"0.05\"} 2\n"));
+				     "{endpoint=\"register\",status=\"409\",le=\"0.05\"} 1\n"));
 	/* 9 s is only in +Inf. */
 	assert_non_null(strstr(text, "vm_informant_http_request_duration_seconds_bucket"
-				     "{endpoint=\"upscale\",le=\"2.5\"} 0\n"));
+				     "{endpoint=\"upscale\",status=\"503\",le=\"2.5\"} 0\n"));
 	assert_non_null(strstr(text, "vm_informant_http_request_duration_seconds_bucket"
-				     "{endpoint=\"upscale\",le=\"+Inf\"} 1\n"));
+				     "{endpoint=\"upscale\",status=\"503\",le=\"+Inf\"} 1\n"));
 	free(text);
 }
 
