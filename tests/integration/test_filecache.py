@@ -58,6 +58,19 @@ class FileCacheTest(unittest.TestCase):
         self.addCleanup(d.stop)
         return d
 
+    def start_agent(self, daemon, *args):
+        agent = AgentSim(self.work.path, daemon.port, ["--meminfo", self.meminfo.path] +
+                         list(args))
+        self.addCleanup(agent.stop)
+        agent.wait_running()
+        return agent
+
+    def upscale_to_4gib(self, pg, agent):
+        """The agent grows the VM to 4 GiB; cache and limits as the vector."""
+        status, _, body = agent.control("/sim/upscale?memory=4Gi")
+        self.assertEqual(status, 200, body)
+        self.wait_state(pg, rows("upscale", "upscale to 4 GiB, cgroup + file cache")[0])
+
     def cache_mib(self, pg):
         return int(pg.setting(SIZE))
 
@@ -78,14 +91,8 @@ class FileCacheTest(unittest.TestCase):
         d = self.start_daemon(pg, start["memTotalBytes"])
         self.wait_state(pg, start)
 
-        agent = AgentSim(self.work.path, d.port, ["--meminfo", self.meminfo.path,
-                                                  "--memory", "2Gi"])
-        self.addCleanup(agent.stop)
-        agent.wait_running()
-        up = rows("upscale", "upscale to 4 GiB, cgroup + file cache")[0]
-        status, _, body = agent.control("/sim/upscale?memory=4Gi")
-        self.assertEqual(status, 200, body)
-        self.wait_state(pg, up)
+        agent = self.start_agent(d, "--memory", "2Gi")
+        self.upscale_to_4gib(pg, agent)
 
         down = rows("downscale", "downscale to 2 GiB accepted")[0]
         self.cg.set_current(down["memoryCurrentBytes"])
@@ -109,13 +116,7 @@ class FileCacheTest(unittest.TestCase):
         pg = self.start_pg()
         d = self.start_daemon(pg, 16 * GiB)
         wait_until(lambda: self.cache_mib(pg) == 12288, timeout=10, what="16 GiB cache")
-        agent = AgentSim(self.work.path, d.port, ["--meminfo", self.meminfo.path])
-        self.addCleanup(agent.stop)
-        agent.wait_running()
-        up = rows("upscale", "upscale to 4 GiB, cgroup + file cache")[0]
-        status, _, body = agent.control("/sim/upscale?memory=4Gi")
-        self.assertEqual(status, 200, body)
-        self.wait_state(pg, up)
+        self.upscale_to_4gib(pg, self.start_agent(d))
         for rec in d.log_records():
             if rec.get("msg") == "cgroup limits set":
                 self.assertGreater(rec["memory_max"], 0, rec)
@@ -126,12 +127,8 @@ class FileCacheTest(unittest.TestCase):
         start = rows("startup", "max not limiting")[0]
         d = self.start_daemon(pg, start["memTotalBytes"])
         self.wait_state(pg, start)
-        agent = AgentSim(self.work.path, d.port, ["--meminfo", self.meminfo.path])
-        self.addCleanup(agent.stop)
-        agent.wait_running()
-        up8 = rows("upscale", "upscale to 4 GiB, cgroup + file cache")[0]
-        self.assertEqual(agent.control("/sim/upscale?memory=4Gi")[0], 200)
-        self.wait_state(pg, up8)
+        agent = self.start_agent(d)
+        self.upscale_to_4gib(pg, agent)
         before = self.limits()
         pg.postmaster_signal(signal.SIGSTOP)  # the downscale's cache step hangs
         self.addCleanup(pg.postmaster_signal, signal.SIGCONT)
