@@ -208,7 +208,7 @@ void sim_health_check(struct sim *s)
 	} else {
 		s->n.health_failed++;
 		sim_event(s, "health-check-failed", "{s:I,s:s}", "status",
-			  (json_int_t)(r == 0 ? rep.status : 0),
+			  (json_int_t)(r == 0 ? rep.status : 0), "answer",
 			  r == 0 ? (rep.body ? rep.body : "") : rep.err);
 		/* The informant forgot us: the reference restarts with a new ID. */
 		if (r == 0 && rep.status == 404 && ap_uuid_equal(&id, &s->id))
@@ -240,7 +240,7 @@ int sim_unregister(struct sim *s, struct sim_reply *rep)
 	s->registered = false;
 	s->running = false;
 	sim_event(s, "unregistered", "{s:s,s:I,s:s}", "agentID", idstr, "status",
-		  (json_int_t)rep->status, r == 0 ? (rep->body ? rep->body : "") : rep->err);
+		  (json_int_t)rep->status, "answer", r == 0 ? (rep->body ? rep->body : "") : rep->err);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -292,7 +292,7 @@ int sim_upscale(struct sim *s, uint64_t to, struct sim_reply *rep)
 	if (r == 0 && rep->status == 200)
 		s->n.upscales_ok++;
 	sim_event(s, "upscale-sent", "{s:s,s:s,s:I,s:s}", "from", qfrom, "to", qto, "status",
-		  (json_int_t)rep->status, r == 0 ? (rep->body ? rep->body : "") : rep->err);
+		  (json_int_t)rep->status, "answer", r == 0 ? (rep->body ? rep->body : "") : rep->err);
 	if (r == 0 && rep->status == 400)
 		sim_restart_locked(s, "upscale answered 400");
 	pthread_mutex_unlock(&s->lock);
