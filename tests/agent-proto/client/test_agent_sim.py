@@ -229,6 +229,34 @@ def downscales(sim, inf, reader):
     check(st["seq"] == 9 and st["healthChecksOk"] >= 2, "one sequence counter; health checks")
 
 
+def periodic_downscale(inf):
+    """--no-register + /sim/register, --ignore-try-upscale, --downscale-every."""
+    other = "5a1f0c2e-8b7d-4e3a-9c61-2f4b8d0e7a95"
+    inf.downscale_reply = {"Ok": True, "Status": "ok"}
+    sim = Sim(["--informant", inf.addr, "--id", other, "--no-register", "--memory", "3Gi",
+               "--min-memory", "2Gi", "--downscale-every", "100", "--ignore-try-upscale"])
+    try:
+        time.sleep(0.2)
+        check(not [r for r in inf.of("/register") if other in r[2]], "--no-register waits")
+        check(http(sim.addr, "POST", "/sim/register") == (200, '{"registered":true}'),
+              "POST /sim/register registers now")
+        check(http(sim.addr, "POST", "/resume", expected(other))[0] == 200, "resumed")
+        check(http(sim.addr, "POST", "/try-upscale",
+                   '{"cpu":false,"memory":true,"expectedID":"%s"}' % other)[0] == 200,
+              "--ignore-try-upscale still answers 200")
+        mine = lambda: [r for r in inf.of("/downscale") if other in r[2]]
+        wait_for(mine, "periodic downscale proposal")
+        check('"memory":"2Gi"' in mine()[0][2], "periodic downscale: one step down")
+        time.sleep(0.4)
+        check(len(mine()) == 1, "no proposal below --min-memory")
+        check(not [r for r in inf.of("/upscale") if other in r[2]], "no upscale when ignoring")
+        check(http(sim.addr, "POST", "/sim/quit") == (200, '{"quitting":true}'), "/sim/quit")
+        check(sim.wait_exit() == 0, "exit 0 after /sim/quit")
+    finally:
+        if sim.proc.poll() is None:
+            sim.proc.kill()
+
+
 def main():
     tmp = tempfile.mkdtemp()
     path = os.path.join(tmp, "meminfo")
@@ -264,6 +292,7 @@ def main():
         unreg = inf.of("/unregister")
         check(len(unreg) == 1 and json.loads(unreg[0][2])["agentID"] == new_id,
               "DELETE /unregister with the current ID on the way out")
+        periodic_downscale(inf)
     finally:
         if sim.proc.poll() is None:
             sim.proc.kill()
