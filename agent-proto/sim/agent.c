@@ -96,6 +96,14 @@ static int http(struct sim *s, const char *method, const char *path, const char 
 	return rc == CURLE_OK ? 0 : -EIO;
 }
 
+/* What to log of an exchange: the informant's body, or why there was none. */
+static const char *reply_text(const struct sim_reply *rep, int r)
+{
+	if (r < 0)
+		return rep->err;
+	return rep->body ? rep->body : "";
+}
+
 uint64_t sim_next_seq(struct sim *s)
 {
 	return ++s->seq;
@@ -189,7 +197,7 @@ int sim_register(struct sim *s)
 
 void sim_health_check(struct sim *s)
 {
-	struct sim_reply rep;
+	struct sim_reply rep = { 0 };
 	struct ap_uuid id;
 	char *body;
 	int r;
@@ -208,8 +216,7 @@ void sim_health_check(struct sim *s)
 	} else {
 		s->n.health_failed++;
 		sim_event(s, "health-check-failed", "{s:I,s:s}", "status",
-			  (json_int_t)(r == 0 ? rep.status : 0), "reply",
-			  r == 0 ? (rep.body ? rep.body : "") : rep.err);
+			  (json_int_t)(r == 0 ? rep.status : 0), "answer", reply_text(&rep, r));
 		/* The informant forgot us: the reference restarts with a new ID. */
 		if (r == 0 && rep.status == 404 && ap_uuid_equal(&id, &s->id))
 			sim_restart_locked(s, "health check answered 404");
@@ -240,8 +247,7 @@ int sim_unregister(struct sim *s, struct sim_reply *rep)
 	s->registered = false;
 	s->running = false;
 	sim_event(s, "unregistered", "{s:s,s:I,s:s}", "agentID", idstr, "status",
-		  (json_int_t)rep->status, "reply",
-		  r == 0 ? (rep->body ? rep->body : "") : rep->err);
+		  (json_int_t)rep->status, "answer", reply_text(rep, r));
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -293,8 +299,7 @@ int sim_upscale(struct sim *s, uint64_t to, struct sim_reply *rep)
 	if (r == 0 && rep->status == 200)
 		s->n.upscales_ok++;
 	sim_event(s, "upscale-sent", "{s:s,s:s,s:I,s:s}", "from", qfrom, "to", qto, "status",
-		  (json_int_t)rep->status, "reply",
-		  r == 0 ? (rep->body ? rep->body : "") : rep->err);
+		  (json_int_t)rep->status, "answer", reply_text(rep, r));
 	if (r == 0 && rep->status == 400)
 		sim_restart_locked(s, "upscale answered 400");
 	pthread_mutex_unlock(&s->lock);

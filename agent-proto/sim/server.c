@@ -139,8 +139,10 @@ static struct answer handle_try_upscale(struct sim *s, const struct request *req
 
 static struct answer answer_json(unsigned status, json_t *obj)
 {
-	struct answer a = { status, obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL };
+	struct answer a = { status, NULL };
 
+	if (obj)
+		a.text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(obj);
 	return a;
 }

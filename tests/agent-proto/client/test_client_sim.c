@@ -116,15 +116,15 @@ static void test_resume_try_upscale_suspend(void **state)
 	r = call_once(*state, AP_CALL_RESUME, 1000);
 	assert_int_equal(r.err, -EPROTO);
 	assert_int_equal(r.http_status, 400);
-	assert_string_equal(r.cause,
-			    "Unsuccessful response status 400: Cannot resume agent that is already running");
+	assert_string_equal(r.cause, "Unsuccessful response status 400: "
+				     "Cannot resume agent that is already running");
 	r = call_once(*state, AP_CALL_SUSPEND, 1000);
 	assert_int_equal(r.err, 0);
 	assert_int_equal(r.seq, 3);
 	r = call_once(*state, AP_CALL_TRY_UPSCALE, 1000);
 	assert_int_equal(r.err, -EPROTO);
-	assert_string_equal(r.cause,
-			    "Unsuccessful response status 400: Cannot process upscale while suspended");
+	assert_string_equal(r.cause, "Unsuccessful response status 400: "
+				     "Cannot process upscale while suspended");
 }
 
 static void test_expected_id_mismatch(void **state)
