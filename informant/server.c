@@ -522,13 +522,14 @@ void server_free(struct server *s)
 		return;
 	if (s->epfd >= 0)
 		(void)loop_del_fd(s->loop, s->epfd);
-	loop_timer_free(s->timer);
 	/* MHD closes the listen socket it was given, unless it was quiesced
-	 * (then server_quiesce closed it). */
+	 * (then server_quiesce closed it).  Stopping it closes connections,
+	 * whose callbacks kick the timer: free the timer only afterwards. */
 	if (s->mhd)
 		MHD_stop_daemon(s->mhd);
 	else if (s->listen_fd >= 0)
 		close(s->listen_fd);
+	loop_timer_free(s->timer);
 	explicit_bzero(s->token, sizeof(s->token));
 	free(s);
 }
