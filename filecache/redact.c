@@ -43,6 +43,16 @@ static void put_str(struct out_buf *o, const char *s)
 	put(o, s, strlen(s));
 }
 
+/* Hides an unparsable rest.  The mask starts a token of its own, so that
+ * redacting the output again hides the same rest the same way (libpq
+ * rejects such strings; the output must still be stable). */
+static void put_hidden_rest(struct out_buf *o)
+{
+	if (o->len && !isspace((unsigned char)o->buf[o->len - 1]))
+		put_str(o, " ");
+	put_str(o, MASK);
+}
+
 static bool is_secret_key(const char *key, size_t n)
 {
 	return (n == 8 && strncasecmp(key, "password", 8) == 0) ||
@@ -91,7 +101,7 @@ static void redact_keyvalue(const char *p, struct out_buf *o)
 		size_t keylen = (size_t)(p - key);
 		const char *eq = skip_space(p);
 		if (*eq != '=' || keylen == 0) {
-			put_str(o, MASK); /* malformed: hide the rest */
+			put_hidden_rest(o); /* malformed: hide the rest */
 			return;
 		}
 		const char *val = skip_space(eq + 1);
@@ -102,10 +112,15 @@ static void redact_keyvalue(const char *p, struct out_buf *o)
 			put_str(o, MASK); /* unterminated quote */
 			return;
 		}
-		if (secret)
+		if (secret) {
 			put_str(o, MASK);
-		else
+			/* After a quoted value libpq reads the next keyword even
+			 * without a blank; the bare mask needs one to stay apart. */
+			if (*end && !isspace((unsigned char)*end))
+				put_str(o, " ");
+		} else {
 			put(o, val, (size_t)(end - val));
+		}
 		p = end;
 	}
 }

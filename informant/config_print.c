@@ -49,15 +49,20 @@ static void format_double(double d, char *out, size_t outlen)
 		snprintf(out, outlen, "%.17g", d);
 }
 
-/* A value with outer blanks or outer quotes is quoted so it reads back intact. */
+/* A '#' or ';' after a blank starts an inline comment wherever it is, even
+ * inside quotes: such a value cannot be written in this INI dialect. */
+static bool has_comment_mark(const char *s)
+{
+	return strstr(s, " #") || strstr(s, " ;") || strstr(s, "\t#") || strstr(s, "\t;");
+}
+
+/* A value with outer blanks, outer quotes or a leading comment mark is
+ * quoted so it reads back intact. */
 static void format_string(const char *s, char *out, size_t outlen)
 {
 	size_t n = strlen(s);
-	/* Quotes keep blanks at the ends, a leading quote, and comment marks
-	 * (a '#' or ';' at the start or after a blank) from being lost. */
 	bool quote = n > 0 && (s[0] == ' ' || s[0] == '"' || s[n - 1] == ' ' || s[n - 1] == '"' ||
-			       s[0] == '#' || s[0] == ';' || strstr(s, " #") || strstr(s, " ;") ||
-			       strstr(s, "\t#") || strstr(s, "\t;"));
+			       s[0] == '#' || s[0] == ';');
 
 	snprintf(out, outlen, quote ? "\"%s\"" : "%s", s);
 }
@@ -128,9 +133,13 @@ void config_print(const struct config *c, FILE *out)
 			fprintf(out, "%s[%s]\n", i ? "\n" : "", section);
 		}
 		if (k->off == offsetof(struct config, filecache.connstr)) {
-			char redacted[2 * CONFIG_STR_MAX];
+			/* Sized like the field: a redacted string that grew past
+			 * it prints as the bare mask, so the output still loads. */
+			char redacted[CONFIG_STR_MAX];
 
 			config_connstr_redact(c->filecache.connstr, redacted, sizeof(redacted));
+			if (has_comment_mark(redacted))
+				snprintf(redacted, sizeof(redacted), "%s", REDACTED);
 			format_string(redacted, value, sizeof(value));
 		} else {
 			config_key_format(k, c, value, sizeof(value));

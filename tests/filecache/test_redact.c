@@ -137,6 +137,27 @@ static void test_mangled_inputs(void **state)
 	assert_null(strstr(out, "s3cret"));
 }
 
+/* Redacting redacted text changes nothing, also for strings libpq rejects
+ * (the config printer relies on it: print, reload, print again). */
+static void test_idempotent(void **state)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "password=''t", "password=*** ***" },
+		{ "password=''tssword=x host=h", "password=*** tssword=x host=h" },
+		{ "host=h junk", "host=h ***" },
+		{ "password='unterminated", "password=***" },
+	};
+	char once[256], twice[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(fc_connstr_redact(cases[i].in, once, sizeof(once)), 0);
+		assert_string_equal(once, cases[i].out);
+		assert_int_equal(fc_connstr_redact(once, twice, sizeof(twice)), 0);
+		assert_string_equal(twice, once);
+	}
+}
+
 /* Which connection strings make libpq resolve a name on the loop thread. */
 static void test_resolves_names(void **state)
 {
@@ -167,6 +188,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_resolves_names),
+		cmocka_unit_test(test_idempotent),
 		cmocka_unit_test(test_small_buffers),
 		cmocka_unit_test(test_mangled_inputs),
 	};

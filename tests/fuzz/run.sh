@@ -11,7 +11,9 @@
 # or the crash with its sanitizer report.  Exit status: 0 all OK, 1 a crash or
 # build failure, 2 bad usage, 77 skipped (no clang or no libFuzzer runtime;
 # nothing is installed here).  Environment: CLANG (default clang),
-# VMI_FUZZ_BUILD_DIR (default <top>/build-fuzz).
+# VMI_FUZZ_BUILD_DIR (default <top>/build-fuzz), VMI_FUZZ_SEED (a fixed
+# libFuzzer seed: the same inputs are tried first on every run, as CI wants;
+# unset = a new random seed each run).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -177,6 +179,7 @@ fuzz() {
 	mkdir -p "$work/corpus"
 	[ -d "$here/corpus/$name" ] && cp -- "$here/corpus/$name"/* "$work/corpus/" 2>/dev/null
 	[ -f "$here/dict/$name.dict" ] && dict=(-dict="$here/dict/$name.dict")
+	[ -n "${VMI_FUZZ_SEED:-}" ] && dict+=(-seed="$VMI_FUZZ_SEED")
 	if ! "$out/fuzz_$name" -max_total_time="$secs" -max_len="$maxlen" -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/" "${dict[@]}" \
 		"$work/corpus" >"$log" 2>&1; then
