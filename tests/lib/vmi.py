@@ -86,9 +86,14 @@ class FakeCgroup:
             return f.read().strip()
 
     def read_int(self, fname):
-        """The value, None for "max" or for a read that caught the daemon
-        between truncating and writing the plain file (cgroupfs is atomic)."""
-        v = self.read(fname)
+        """The value, None for "max".  A read that caught the daemon between
+        truncating and writing the plain file (cgroupfs is atomic) is read
+        again; None if it stays empty."""
+        for _ in range(100):
+            v = self.read(fname)
+            if v:
+                break
+            time.sleep(0.001)
         return None if v in ("max", "") else int(v)
 
     def write(self, fname, text):
