@@ -111,20 +111,19 @@ static void memory_computed_limits(const struct memory *m, uint64_t *max, uint64
 
 int memory_apply_limits(struct memory *m, const char *reason)
 {
-	uint64_t max, high;
+	uint64_t basis = plan_basis(&m->cfg, m->vm_bytes, m->mem_total), max, high;
 	char why[256];
 	int r;
 
 	if (!m->cg || m->downscale.active)
 		return 0;
-	if (plan_basis(&m->cfg, m->vm_bytes, m->mem_total) == 0) {
+	if (basis == 0) {
 		/* Never write memory.max = 0: it would OOM-kill the workload. */
 		log_event(LOG_WARN, "cgroup limits not written: no memory size known yet",
 			  LF_STR("reason", reason), LF_STR("meminfo", m->cfg.system.meminfo), LF_END);
 		return 0;
 	}
-	if (!plan_buffers_fit(&m->cfg, plan_basis(&m->cfg, m->vm_bytes, m->mem_total), why,
-			      sizeof(why))) {
+	if (!plan_buffers_fit(&m->cfg, basis, why, sizeof(why))) {
 		/* A size smaller than the buffers is not a VM we can run in
 		 * (garbage in meminfo, or an absurd agent number). */
 		log_event(LOG_ERROR, "cgroup limits not written: the memory size is smaller than "

@@ -231,25 +231,29 @@ static void pressure_predict(struct memory *m, const struct mc_sample *s)
 		log_event(LOG_WARN, "predictive upscale request not sent", LF_END);
 }
 
+/* Takes a sample's MemTotal; true if it changed (and says so in the log). */
+static bool pressure_take_mem_total(struct memory *m, const struct mc_sample *s)
+{
+	if (!s->mem.mem_total_ok || s->mem.mem_total == m->mem_total)
+		return false;
+	log_event(LOG_INFO, "MemTotal changed", LF_U64("from", m->mem_total),
+		  LF_U64("to", s->mem.mem_total), LF_END);
+	m->mem_total = s->mem.mem_total;
+	return true;
+}
+
 void pressure_refresh_mem_total(struct memory *m)
 {
 	struct mc_sample s;
 
-	if (!m->sampler || mc_sampler_read(m->sampler, &s) < 0 || !s.mem.mem_total_ok)
-		return;
-	if (s.mem.mem_total != m->mem_total)
-		log_event(LOG_INFO, "MemTotal changed", LF_U64("from", m->mem_total),
-			  LF_U64("to", s.mem.mem_total), LF_END);
-	m->mem_total = s.mem.mem_total;
+	if (m->sampler && mc_sampler_read(m->sampler, &s) == 0)
+		(void)pressure_take_mem_total(m, &s);
 }
 
 static void pressure_mem_total(struct memory *m, const struct mc_sample *s)
 {
-	if (!s->mem.mem_total_ok || s->mem.mem_total == m->mem_total)
+	if (!pressure_take_mem_total(m, s))
 		return;
-	log_event(LOG_INFO, "MemTotal changed", LF_U64("from", m->mem_total),
-		  LF_U64("to", s->mem.mem_total), LF_END);
-	m->mem_total = s->mem.mem_total;
 	memory_size_cache(m, 0, "MemTotal changed");
 	(void)memory_apply_limits(m, "MemTotal changed");
 }
