@@ -74,6 +74,17 @@ static int load_token(const struct config *c, char *out, size_t outlen)
 	return r;
 }
 
+/* The memory policy's hooks into the agent set. */
+static void hook_request_upscale(void *agents, bool predicted)
+{
+	(void)agents_request_upscale(agents, predicted);
+}
+
+static void hook_upscale_applied(void *agents)
+{
+	agents_upscale_applied(agents);
+}
+
 /* ---- shutdown ---------------------------------------------------------------- */
 
 static void grace_tick(void *arg)
@@ -282,7 +293,11 @@ static int start(struct daemon *d)
 	}
 	agents = agents_loop_agents(d->agents);
 	d->hctx.agents = agents;
-	r = memory_new(d->loop, &d->cfg, &d->metrics, agents_request_upscale, agents, &d->memory);
+	r = memory_new(d->loop, &d->cfg, &d->metrics,
+		       &(struct memory_hooks){ .request_upscale = hook_request_upscale,
+					       .upscale_applied = hook_upscale_applied,
+					       .arg = agents },
+		       &d->memory);
 	if (r == 0)
 		r = memory_start(d->memory);
 	if (r < 0) {
