@@ -248,7 +248,8 @@ void memory_on_cache_retry(struct memory *m, uint64_t token, int err, uint64_t r
 	(void)token;
 	m->metrics->filecache_errors_total++;
 	log_event(LOG_WARN, "file cache size not set yet, retrying",
-		  LF_U64("retry_in_ms", retry_in_ms), LF_STR("error", message), LF_ERR(err), LF_END);
+		  LF_U64("retry_in_ms", retry_in_ms), LF_STR("error", message),
+		  LF_STR("errno", log_strerror(err)), LF_END);
 }
 
 void memory_get_status(const struct memory *m, struct memory_status *out)
