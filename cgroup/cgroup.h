@@ -110,7 +110,8 @@ int cg_watch_fd(const struct cg *cg);
  * a broken inotify instance has been re-created (or will be on the next call). */
 int cg_watch_process(struct cg *cg, uint64_t *new_events, char *err, size_t errlen);
 /* The same check driven by the caller's safety-net poll (e.g. every
- * 100 ms) instead of readability; also re-creates a missing inotify. */
+ * second) instead of readability; also re-creates a missing inotify and
+ * re-opens the kept memory.current by name. */
 int cg_watch_poll(struct cg *cg, uint64_t *new_events, char *err, size_t errlen);
 
 /* ---- memory.high reaction state machine (pure; times in ms, monotonic) ---- */

@@ -184,5 +184,8 @@ int cg_watch_process(struct cg *cg, uint64_t *new_events, char *err, size_t errl
 
 int cg_watch_poll(struct cg *cg, uint64_t *new_events, char *err, size_t errlen)
 {
+	/* The poll's period also bounds how long a replaced memory.current
+	 * goes unseen. */
+	cg_drop_kept(cg);
 	return cg_watch_process(cg, new_events, err, errlen);
 }

@@ -197,6 +197,11 @@ void memory_on_sample(struct memory *m, const struct memory_sample *s)
 		(void)limits_sync(m, mem_total_changed ? "MemTotal changed" : "sample");
 }
 
+bool memory_awaiting_memory(struct memory *m)
+{
+	return !m->stopped && limits_awaiting_memory(m, mem_now_ms(m));
+}
+
 void memory_on_high_events(struct memory *m, uint64_t n)
 {
 	if (m->stopped)

@@ -76,6 +76,8 @@ int memory_core_start(struct memory *m, const struct memory_sample *first);
 void memory_core_reconfigure(struct memory *m, const struct config *cfg);
 
 void memory_on_sample(struct memory *m, const struct memory_sample *s);
+/* Granted memory has not shown up in MemTotal yet: read it every tick. */
+bool memory_awaiting_memory(struct memory *m);
 void memory_on_high_events(struct memory *m, uint64_t n);
 /* The cgroup directory was removed and made anew (cg_generation()). */
 void memory_on_cgroup_recreated(struct memory *m);

@@ -17,12 +17,18 @@
 
 #include "filecache.h"
 
+#define SHELL_POLL_MS 1000
+/* MemTotal between hot-plugs: an /upscale reads it at once, and while its
+ * memory has not arrived every tick reads it; otherwise once per this. */
+#define SHELL_MEMINFO_MS 500
+
 struct memory_shell {
 	struct loop *loop;
 	struct memory *m;
 	struct memory_hooks hooks;
 	struct cg *cg;
 	uint64_t cg_generation;
+	uint64_t last_poll_ms;    /* the memory.events safety net */
 	struct fc *fc;
 	struct mc_sampler *sampler;
 	struct loop_timer *timers[MEMORY_TIMER__COUNT];
@@ -208,19 +214,32 @@ static void shell_sample(struct memory_shell *sh, const struct mc_sample *s,
 		out->current_ok = cg_read_current(sh->cg, &out->current, err, sizeof(err)) == 0;
 }
 
-static int shell_on_sample(void *arg, const struct mc_sample *s)
+static int shell_on_sample(void *arg, const struct mc_sample *tick)
 {
 	struct memory_shell *sh = arg;
+	const struct mc_sample *s = tick;
 	struct memory_sample ms;
+	struct mc_sample fresh;
 	uint64_t n = 0;
 	char err[512];
 
+	/* While granted memory is on its way, MemTotal is read every tick. */
+	if (!s->meminfo_fresh && memory_awaiting_memory(sh->m)) {
+		(void)mc_sampler_read(sh->sampler, &fresh);
+		s = &fresh;
+	}
 	shell_sample(sh, s, &ms);
 	if (sh->cg) {
 		/* Safety net for a missed notification (D3); it also finds a
-		 * directory that was removed and made anew. */
-		if (cg_watch_poll(sh->cg, &n, err, sizeof(err)) < 0)
-			shell_watch_error(sh, "memory.events poll", err);
+		 * directory that was removed and made anew.  Once a second, not
+		 * every tick: the inotify watch stays armed and is the signal;
+		 * reading memory.events ten times a second for nothing was a
+		 * third of the idle CPU. */
+		if (s->ts_ms - sh->last_poll_ms >= SHELL_POLL_MS) {
+			sh->last_poll_ms = s->ts_ms;
+			if (cg_watch_poll(sh->cg, &n, err, sizeof(err)) < 0)
+				shell_watch_error(sh, "memory.events poll", err);
+		}
 		if (cg_generation(sh->cg) != sh->cg_generation) {
 			sh->cg_generation = cg_generation(sh->cg);
 			memory_on_cgroup_recreated(sh->m);
@@ -351,6 +370,7 @@ static int shell_start_sampler(struct memory_shell *sh, const struct config *cfg
 	struct mc_sampler_config sc = {
 		.meminfo_path = cfg->system.meminfo,
 		.interval_ms = cfg->sampler.interval_ms ? cfg->sampler.interval_ms : 1000,
+		.meminfo_every_ms = SHELL_MEMINFO_MS,
 		.immediate = false,
 	};
 	struct mc_sample s;

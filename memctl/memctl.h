@@ -42,11 +42,16 @@ struct mc_sample {
 	int mem_total_err;         /* 0, or -errno: the read's error when meminfo_read is
 				    * false, else the parser's (-ENOENT: no MemTotal line) */
 	bool meminfo_read;
+	bool meminfo_fresh;        /* read at this tick; else the last reading */
 };
 
 struct mc_sampler_config {
 	const char *meminfo_path;     /* NULL = /proc/meminfo */
 	uint64_t interval_ms;         /* MC_SAMPLER_INTERVAL_MIN_MS..MAX_MS */
+	uint64_t meminfo_every_ms;    /* read meminfo at most this often (0 = every
+				       * tick); ticks in between carry the last
+				       * reading.  MemTotal changes only on a hot-plug,
+				       * and /proc/meminfo is the dearest read of a tick. */
 	bool immediate;               /* first sample right after start (see below) */
 };
 
@@ -91,8 +96,9 @@ bool mc_sampler_running(const struct mc_sampler *s);
 /* New period; if running, the next tick is one new interval from now.
  * -EINVAL outside MC_SAMPLER_INTERVAL_MIN_MS..MAX_MS. */
 int mc_sampler_set_interval(struct mc_sampler *s, uint64_t interval_ms);
-/* A one-shot synchronous sample into out (missed = 0); calls no callback.
- * Always 0: an unreadable file shows in mem_total_err. */
+/* A one-shot synchronous sample into out (missed = 0), meminfo read now
+ * whatever meminfo_every_ms says; calls no callback.  Always 0: an
+ * unreadable file shows in mem_total_err. */
 int mc_sampler_read(struct mc_sampler *s, struct mc_sample *out);
 
 /* ---- adaptive growth estimator (pure) ------------------------------------- */

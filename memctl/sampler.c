@@ -38,6 +38,9 @@ struct mc_sampler {
 	bool immediate;
 	bool running, in_callback;
 	unsigned arm_seq;       /* bumped on every timerfd_settime */
+	uint64_t due_ns;        /* when the next expiry is due (CLOCK_MONOTONIC) */
+	uint64_t meminfo_every_ms, meminfo_next_ms;
+	struct mc_sample last;  /* the last meminfo reading, handed on between reads */
 	mc_sample_fn on_sample;
 	mc_error_fn on_error;
 	void *arg;
@@ -45,6 +48,14 @@ struct mc_sampler {
 	 * was read (MemTotal is its first line). */
 	char buf[8192];
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t now_ms(void)
 {
@@ -121,13 +132,23 @@ static ssize_t source_read(struct mc_sampler *s, struct source *src, uint64_t no
 	return n;
 }
 
-static void take_sample(struct mc_sampler *s, struct mc_sample *out)
+/* A tick: meminfo is read when due (or when forced); between reads the
+ * tick carries the last reading with meminfo_fresh false. */
+static void take_sample(struct mc_sampler *s, struct mc_sample *out, bool force)
 {
 	uint64_t now = now_ms();
 	ssize_t n;
 
+	if (!force && now < s->meminfo_next_ms) {
+		*out = s->last;
+		out->ts_ms = now;
+		out->missed = 0;
+		out->meminfo_fresh = false;
+		return;
+	}
 	memset(out, 0, sizeof(*out));
 	out->ts_ms = now;
+	out->meminfo_fresh = true;
 	n = source_read(s, &s->src[SRC_MEMINFO], now);
 	out->meminfo_read = n >= 0;
 	out->mem_total_err = n < 0 ? (int)n
@@ -135,6 +156,8 @@ static void take_sample(struct mc_sampler *s, struct mc_sample *out)
 						       &out->mem_total);
 	if (out->mem_total_err)
 		out->mem_total = 0;
+	s->last = *out;
+	s->meminfo_next_ms = now + s->meminfo_every_ms;
 }
 
 static int arm(struct mc_sampler *s, uint64_t first_ns)
@@ -149,6 +172,7 @@ static int arm(struct mc_sampler *s, uint64_t first_ns)
 	if (timerfd_settime(s->tfd, 0, &its, NULL) < 0)
 		return -errno;
 	s->arm_seq++;
+	s->due_ns = now_ns() + first_ns;
 	return 0;
 }
 
@@ -193,6 +217,7 @@ int mc_sampler_new(const struct mc_sampler_config *cfg, mc_sample_fn on_sample,
 	for (int i = 0; i < SRC_COUNT; i++)
 		s->src[i].fd = -1;
 	s->interval_ms = cfg->interval_ms;
+	s->meminfo_every_ms = cfg->meminfo_every_ms;
 	s->immediate = cfg->immediate;
 	s->on_sample = on_sample;
 	s->on_error = on_error;
@@ -262,24 +287,22 @@ int mc_sampler_set_interval(struct mc_sampler *s, uint64_t interval_ms)
 
 int mc_sampler_read(struct mc_sampler *s, struct mc_sample *out)
 {
-	take_sample(s, out);
+	take_sample(s, out, true);
 	return 0;
 }
 
-/* Whether the tick being handled came so late (several expirations, or the
- * last one more than half a period ago) that keeping the timer's phase
- * would put the next tick too close to this one. */
-static bool tick_is_late(const struct mc_sampler *s, uint64_t expirations)
+/* Whether the tick being handled came so late (several expirations, or
+ * handled more than half a period after it was due) that keeping the
+ * timer's phase would put the next tick too close to this one.  Worked
+ * out from the clock (vDSO) rather than timerfd_gettime(): one syscall
+ * less per tick, measurable in the idle CPU. */
+static bool tick_is_late(struct mc_sampler *s, uint64_t expirations)
 {
-	struct itimerspec left;
-	uint64_t left_ns;
+	uint64_t period = s->interval_ms * 1000000u;
+	uint64_t due = s->due_ns + (expirations - 1) * period;
 
-	if (expirations > 1)
-		return true;
-	if (timerfd_gettime(s->tfd, &left) < 0)
-		return true; /* re-phasing is the safe side */
-	left_ns = (uint64_t)left.it_value.tv_sec * 1000000000 + (uint64_t)left.it_value.tv_nsec;
-	return left_ns <= s->interval_ms * 1000000 / 2;
+	s->due_ns = due + period;
+	return expirations > 1 || now_ns() > due + period / 2;
 }
 
 int mc_sampler_process(struct mc_sampler *s)
@@ -308,7 +331,7 @@ int mc_sampler_process(struct mc_sampler *s)
 	if (!s->running)
 		return 0;
 	late = tick_is_late(s, expirations);
-	take_sample(s, &sample);
+	take_sample(s, &sample, false);
 	sample.missed = expirations - 1;
 	seq = s->arm_seq;
 	s->in_callback = true;
