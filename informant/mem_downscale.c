@@ -95,8 +95,8 @@ static void downscale_finish(struct memory *m, bool cache_set, uint64_t cache)
 	if (m->cgroup) {
 		plan_base_limits(&m->cfg, ds->plan.basis,
 				 m->cfg.filecache.in_memory ? cache : 0, &max, &high);
-		if (limits_write_exact(m, max, high, from_upscale ? "smaller upscale" : "downscale") <
-		    0) {
+		if (limits_write_exact(m, max, high, ds->vm_bytes,
+				       from_upscale ? "smaller upscale" : "downscale") < 0) {
 			if (cache_set && ds->cache_prev_known)
 				cache_restore(m, ds->cache_prev, "downscale rollback");
 			downscale_abort(m, 500, MEM_INTERNAL_ERROR);

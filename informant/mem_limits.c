@@ -202,7 +202,8 @@ int limits_sync(struct memory *m, const char *reason)
 	return 0;
 }
 
-int limits_write_exact(struct memory *m, uint64_t max, uint64_t high, const char *reason)
+int limits_write_exact(struct memory *m, uint64_t max, uint64_t high, uint64_t vm_bytes,
+		       const char *reason)
 {
 	int r = limits_write(m, max, high, reason);
 
@@ -212,7 +213,7 @@ int limits_write_exact(struct memory *m, uint64_t max, uint64_t high, const char
 	m->limits.in_sync = false;
 	log_event(LOG_INFO, "cgroup limits set", LF_STR("reason", reason),
 		  LF_U64("memory_max", max), LF_U64("memory_high", high),
-		  LF_U64("vm_bytes", m->limits.vm_bytes), LF_END);
+		  LF_U64("vm_bytes", vm_bytes), LF_END);
 	return 0;
 }
 

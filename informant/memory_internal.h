@@ -114,7 +114,8 @@ void limits_files_reset(struct memory *m);
  * between its steps).  0 or -errno. */
 int limits_sync(struct memory *m, const char *reason);
 /* The downscale path: exactly these limits, max first.  0 or -errno. */
-int limits_write_exact(struct memory *m, uint64_t max, uint64_t high, const char *reason);
+int limits_write_exact(struct memory *m, uint64_t max, uint64_t high, uint64_t vm_bytes,
+		       const char *reason);
 /* The agent's size was applied. */
 void limits_set_vm(struct memory *m, uint64_t vm_bytes);
 /* A MemTotal reading (sample or on demand); true if it changed. */

@@ -175,11 +175,11 @@ enum plan_need plan_need_memory(const struct config *cfg, uint64_t current, uint
 
 	if (!cfg->predict.enabled)
 		return PLAN_NEED_NONE;
-	if (ms_to_high <= cfg->predict.horizon_ms)
-		return PLAN_NEED_PREDICTED;
 	plan_level_config(cfg, &lc);
 	if (mc_level_next(&lc, MC_LEVEL_NORMAL, current, high) == MC_LEVEL_CRITICAL)
 		return PLAN_NEED_CRITICAL;
+	if (ms_to_high <= cfg->predict.horizon_ms)
+		return PLAN_NEED_PREDICTED;
 	return PLAN_NEED_NONE;
 }
 

@@ -27,6 +27,16 @@ static struct config defaults(void)
 	return cfg;
 }
 
+/* A VM of vm bytes whose memory has arrived, started, and told its size
+ * by the agent. */
+static void boot(struct fake *f, const struct config *cfg, bool cache, uint64_t vm)
+{
+	fake_init(f, cfg, true, cache, vm - 100 * MiB);
+	assert_int_equal(fake_start(f), 0);
+	fake_upscale(f, vm);
+	assert_int_equal(f->status, 200);
+}
+
 static void status(struct fake *f, struct memory_status *st)
 {
 	memory_get_status(f->m, st);
@@ -64,9 +74,7 @@ static void test_upscale_during_raise_keeps_the_memory(void **state)
 	uint64_t granted;
 
 	(void)state;
-	fake_init(&f, &cfg, true, false, 4 * GiB - 100 * MiB);
-	assert_int_equal(fake_start(&f), 0);
-	fake_upscale(&f, 4 * GiB);
+	boot(&f, &cfg, false, 4 * GiB);
 	assert_int_equal(f.status, 200);
 	assert_true(f.max == 4 * GiB - 100 * MiB && f.high == f.max - 100 * MiB);
 	raise_to_max(&f);
@@ -99,9 +107,7 @@ static void test_level_judged_afresh_after_new_limits(void **state)
 	size_t asks;
 
 	(void)state;
-	fake_init(&f, &cfg, true, false, 2 * GiB - 100 * MiB);
-	assert_int_equal(fake_start(&f), 0);
-	fake_upscale(&f, 2 * GiB);
+	boot(&f, &cfg, false, 2 * GiB);
 	/* Usage steps to critical (0.95 of memory.high) and stays there. */
 	f.current = f.high / 100 * 95;
 	run(&f, 5000);
@@ -125,9 +131,7 @@ static void test_no_ping_pong_after_downscale(void **state)
 	size_t asks;
 
 	(void)state;
-	fake_init(&f, &cfg, true, false, 8 * GiB - 100 * MiB);
-	assert_int_equal(fake_start(&f), 0);
-	fake_upscale(&f, 8 * GiB);
+	boot(&f, &cfg, false, 8 * GiB);
 	f.current = 3700 * MiB; /* 4 GiB would leave high 3896 MiB: 95 % */
 	run(&f, 500);
 	asks = f.asks;
@@ -156,9 +160,7 @@ static void test_asks_back_off(void **state)
 	const uint64_t gaps[] = { 2000, 4000, 8000, 8000 };
 
 	(void)state;
-	fake_init(&f, &cfg, true, false, 4 * GiB - 100 * MiB);
-	assert_int_equal(fake_start(&f), 0);
-	fake_upscale(&f, 4 * GiB);
+	boot(&f, &cfg, false, 4 * GiB);
 	f.current = f.high / 100 * 95;
 	run(&f, 30000);
 	assert_true(f.asks == 5);
@@ -219,9 +221,7 @@ static void test_superseded_shrinking_upscale(void **state)
 	unsigned applied;
 
 	(void)state;
-	fake_init(&f, &cfg, true, true, 8 * GiB - 100 * MiB);
-	assert_int_equal(fake_start(&f), 0);
-	fake_upscale(&f, 8 * GiB);
+	boot(&f, &cfg, true, 8 * GiB);
 	fake_pg_settle(&f);
 	granted = f.metrics.upscales_granted_total;
 	applied = f.applied;
@@ -333,9 +333,7 @@ static void test_downscale_rollback_after_failed_write(void **state)
 	int i;
 
 	(void)state;
-	fake_init(&f, &cfg, true, true, 8 * GiB - 100 * MiB);
-	assert_int_equal(fake_start(&f), 0);
-	fake_upscale(&f, 8 * GiB);
+	boot(&f, &cfg, true, 8 * GiB);
 	fake_pg_settle(&f);
 	status(&f, &st);
 	cache_before = st.file_cache_bytes;
@@ -366,9 +364,7 @@ static void test_upscale_supersedes_waiting_downscale(void **state)
 	struct fake f;
 
 	(void)state;
-	fake_init(&f, &cfg, true, true, 8 * GiB - 100 * MiB);
-	assert_int_equal(fake_start(&f), 0);
-	fake_upscale(&f, 8 * GiB);
+	boot(&f, &cfg, true, 8 * GiB);
 	fake_pg_settle(&f);
 	fake_downscale(&f, 4 * GiB);
 	fake_upscale(&f, 8 * GiB);

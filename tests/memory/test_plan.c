@@ -407,6 +407,7 @@ static void test_need_memory(void **state)
 	assert_int_equal(plan_need_memory(&cfg, 850, 1000, 2001), PLAN_NEED_NONE);
 	assert_int_equal(plan_need_memory(&cfg, 500, 1000, 2000), PLAN_NEED_PREDICTED);
 	assert_int_equal(plan_need_memory(&cfg, 900, 1000, UINT64_MAX), PLAN_NEED_CRITICAL);
+	assert_int_equal(plan_need_memory(&cfg, 1000, 1000, 0), PLAN_NEED_CRITICAL);
 	assert_int_equal(plan_need_memory(&cfg, 899, 1000, UINT64_MAX), PLAN_NEED_NONE);
 	cfg.predict.enabled = false;
 	assert_int_equal(plan_need_memory(&cfg, 1000, 1000, 0), PLAN_NEED_NONE);
