@@ -199,7 +199,7 @@ class Story:
                      cur.get("protocol"), "monitor")
 
     def pressure(self):
-        self.phase(f"memory.high event: {WORKLOAD_MIB} MiB workload, freeze, /try-upscale")
+        self.phase(f"memory.high event: {WORKLOAD_MIB} MiB workload, freeze, UpscaleRequest")
         self.vm.sh(f"(sh -c 'echo $$ > {CG}/cgroup.procs && exec vmtool alloc {WORKLOAD_MIB} "
                    "/run/alloc.state' </dev/null >/run/alloc.log 2>&1 &)")
         # The host's part: plug memory, wait until the guest has it, then
