@@ -173,19 +173,23 @@ static void render_requests(struct buf *b, const struct metrics *m)
 static void render_monitor(struct buf *b, const struct metrics *m)
 {
 	static const char *const dirs[2] = { "in", "out" };
+	const struct { const char *name, *type, *help; uint64_t v; } scalars[] = {
+		{ "monitor_session_up", "gauge",
+		  "1 while a websocket monitor session is up (it is then the current agent).",
+		  m->monitor_session_up },
+		{ "monitor_sessions_total", "counter",
+		  "Monitor sessions that completed the version handshake.",
+		  m->monitor_sessions_total },
+		{ "monitor_sessions_replaced_total", "counter",
+		  "Monitor sessions closed because a newer one completed its handshake.",
+		  m->monitor_sessions_replaced_total },
+		{ "monitor_handshake_failures_total", "counter",
+		  "Monitor connections refused in the version handshake or timed out in it.",
+		  m->monitor_handshake_failures_total },
+	};
 
-	scalar_u(b, "monitor_session_up", "gauge",
-		 "1 while a websocket monitor session is up (it is then the current agent).",
-		 m->monitor_session_up);
-	scalar_u(b, "monitor_sessions_total", "counter",
-		 "Monitor sessions that completed the version handshake.",
-		 m->monitor_sessions_total);
-	scalar_u(b, "monitor_sessions_replaced_total", "counter",
-		 "Monitor sessions closed because a newer one completed its handshake.",
-		 m->monitor_sessions_replaced_total);
-	scalar_u(b, "monitor_handshake_failures_total", "counter",
-		 "Monitor connections refused in the version handshake or timed out in it.",
-		 m->monitor_handshake_failures_total);
+	for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
+		scalar_u(b, scalars[i].name, scalars[i].type, scalars[i].help, scalars[i].v);
 	header(b, "monitor_messages_total", "counter",
 	       "Monitor protocol messages by direction and type (undecodable: could not be read).");
 	for (int d = 0; d < 2; d++)

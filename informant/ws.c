@@ -51,6 +51,11 @@ struct ws_conn {
 	bool failed;                 /* a socket error */
 	bool draining;
 	bool timed_out;
+	/* A close asked for while messages are queued: wslay sends control
+	 * frames first, so it is queued only once they are out. */
+	bool close_pending;
+	uint16_t close_code;
+	char close_reason[124];
 	uint64_t drained;
 	char peer[64];
 };
@@ -209,6 +214,13 @@ static void pump(struct ws_conn *c)
 		r = wslay_event_recv(c->ctx);
 	if (r == 0 && wslay_event_want_write(c->ctx))
 		r = wslay_event_send(c->ctx);
+	if (r == 0 && c->close_pending && wslay_event_get_queued_msg_count(c->ctx) == 0) {
+		c->close_pending = false;
+		(void)wslay_event_queue_close(c->ctx, c->close_code,
+					      (const uint8_t *)c->close_reason,
+					      strlen(c->close_reason));
+		r = wslay_event_send(c->ctx);
+	}
 	if (r < 0 || c->eof || c->failed) {
 		finish(c);
 		return;
@@ -334,7 +346,7 @@ fail:
 int ws_conn_send_text(struct ws_conn *c, const char *msg, size_t len)
 {
 	struct wslay_event_msg m = { WSLAY_TEXT_FRAME, (const uint8_t *)msg, len };
-	int r = wslay_event_queue_msg(c->ctx, &m);
+	int r = c->close_pending ? WSLAY_ERR_NO_MORE_MSG : wslay_event_queue_msg(c->ctx, &m);
 
 	if (r == WSLAY_ERR_NO_MORE_MSG)
 		return -EPIPE;
@@ -346,18 +358,27 @@ int ws_conn_send_text(struct ws_conn *c, const char *msg, size_t len)
 
 void ws_conn_close(struct ws_conn *c, uint16_t code, const char *reason)
 {
-	size_t n = reason ? strlen(reason) : 0;
-
-	/* Already closing (either side) is fine: that close stands. */
-	(void)wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason, n > 123 ? 123 : n);
+	/* Already closing (either side) is fine: that close stands.  The
+	 * frame goes out after the messages queued before it (pump). */
+	if (c->close_pending || wslay_event_get_close_sent(c->ctx))
+		return;
+	c->close_pending = true;
+	c->close_code = code;
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason ? reason : "");
 	watch(c, c->events | EPOLLOUT);
 	arm_close_timer(c);
 }
 
 void ws_conn_destroy(struct ws_conn *c)
 {
-	if (!c->failed && !c->draining && wslay_event_want_write(c->ctx))
+	if (!c->failed && !c->draining) {
 		(void)wslay_event_send(c->ctx);
+		if (c->close_pending)
+			(void)wslay_event_queue_close(c->ctx, c->close_code,
+						      (const uint8_t *)c->close_reason,
+						      strlen(c->close_reason));
+		(void)wslay_event_send(c->ctx);
+	}
 	release(c);
 }
 

@@ -124,6 +124,14 @@ class Story:
         while self.limits() != want and time.monotonic() < deadline:
             time.sleep(0.05)
 
+    def wait_calls(self, path, n, timeout=5.0):
+        """How many calls to path the HTTP agent got, waiting up to timeout
+        for n of them."""
+        deadline = time.monotonic() + timeout
+        while len(self.http_agent.calls_to(path)) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return len(self.http_agent.calls_to(path))
+
     def frozen(self):
         return re.search(r"^frozen 1$", self.vm.read_file(f"{CG}/cgroup.events"), re.M) is not None
 
@@ -173,11 +181,8 @@ class Story:
                      f"{status} {body}")
         self.c.check("the informant called GET /id during /register",
                      len(self.agent.calls_to("/id")) >= 1)
-        deadline = time.monotonic() + 5
-        while not self.agent.calls_to("/resume") and time.monotonic() < deadline:
-            time.sleep(0.05)
         self.c.check("the informant sent /resume (agent is current)",
-                     len(self.agent.calls_to("/resume")) == 1)
+                     self.wait_calls("/resume", 1) == 1)
         status, _ = self.agent.health_check()
         self.c.equal("/health-check answers 200", status, 200)
 
@@ -186,11 +191,8 @@ class Story:
         self.agent = MonitorAgent(self.vm.informant_port)
         self.c.check("GET /monitor upgraded, version handshake answered {\"version\":1}", True)
         self.scaler = Autoscaler(self.vm, self.agent, BASE_MIB * MIB)
-        deadline = time.monotonic() + 5
-        while not self.http_agent.calls_to("/suspend") and time.monotonic() < deadline:
-            time.sleep(0.05)
         self.c.check("the HTTP agent was sent /suspend (the session is the newer kind)",
-                     len(self.http_agent.calls_to("/suspend")) == 1)
+                     self.wait_calls("/suspend", 1) == 1)
         status, _ = self.agent.health_check()
         self.c.equal("HealthCheck answered", status, 200)
         status, doc = http_request(("127.0.0.1", self.vm.informant_port), "GET", "/status", {})
@@ -330,11 +332,7 @@ class Story:
         self.phase("the session ends: the HTTP agent is current again")
         code = self.agent.close()
         self.c.equal("the informant answered our close with 1000", (code or (None,))[0], 1000)
-        deadline = time.monotonic() + 5
-        while len(self.http_agent.calls_to("/resume")) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.c.equal("the HTTP agent was resumed again", len(self.http_agent.calls_to("/resume")),
-                     2)
+        self.c.equal("the HTTP agent was resumed again", self.wait_calls("/resume", 2), 2)
         before = self.limits()
         status, body = self.http_agent.upscale(self.scaler.vm_bytes)
         self.c.check("/upscale of the HTTP agent answers 200", status == 200, f"{status} {body}")
