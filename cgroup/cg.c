@@ -108,6 +108,11 @@ bool cg_is_cgroupfs(const struct cg *cg)
 	return cg->cgroupfs;
 }
 
+uint64_t cg_generation(const struct cg *cg)
+{
+	return cg->generation;
+}
+
 /* A file vanished under our handle: the directory may have been removed
  * and created again (a restarted cgconfig or unit).  Re-open it by path;
  * true if that is a different directory now, to retry once. */
@@ -126,6 +131,7 @@ static bool cg_reopen(struct cg *cg)
 	}
 	close(cg->dirfd);
 	cg->dirfd = fd;
+	cg->generation++;
 	return true;
 }
 

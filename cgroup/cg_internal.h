@@ -18,6 +18,7 @@ struct cg {
 	int inotify_fd;           /* -1 when missing (to be re-created) */
 	int wd;                   /* watch on memory.events; -1 when missing */
 	uint64_t last_high;       /* the `high` counter last read by the watcher */
+	uint64_t generation;      /* re-opens after the directory was re-created */
 };
 
 /* Reads all of <dirpath>/<file> (at most CG_FILE_MAX bytes) into buf, which

@@ -5,11 +5,12 @@
  * returned deadline.
  *
  * Freeze on an event (at most once per min_freeze_interval, counted from
- * the thaw), ask for an upscale, and thaw when it arrives or after
- * max_upscale_wait — never later (D7).  Between freezes, events that keep
- * coming raise memory.high a step at a time up to memory.max (D10) and
- * re-ask after upscale_retry (D9).  When pressure ends without an upscale
- * the raise is walked back to where it started.
+ * the thaw) and thaw when the upscale arrives or after max_upscale_wait —
+ * never later (D7).  Between freezes, events that keep coming raise a
+ * floor for memory.high a step at a time up to memory.max (D10).  When
+ * pressure ends without the limits catching up, the floor is walked back
+ * step by step.  Whether an event leads to an ask is not decided here: the
+ * caller's back-off gate owns that (every event says it wants memory).
  */
 #include <string.h>
 
@@ -23,7 +24,6 @@ void cg_react_config_default(struct cg_react_config *cfg)
 	cfg->min_freeze_interval_ms = 1000;
 	cfg->memory_high_step = 10 * MIB;
 	cfg->memory_high_step_interval_ms = 25;
-	cfg->upscale_retry_ms = 2000;
 	cfg->relax_after_ms = 1000;
 }
 
@@ -36,7 +36,7 @@ void cg_react_init(struct cg_react *r, const struct cg_react_config *cfg)
 /* Time since `then`; 0 if the clock looks like it went backwards. */
 static uint64_t since(uint64_t now, uint64_t then)
 {
-	return cg_satsub(now, then);
+	return now > then ? now - then : 0;
 }
 
 static uint64_t add_sat(uint64_t a, uint64_t b)
@@ -67,19 +67,6 @@ static void compute_deadline(const struct cg_react *r, struct cg_react_action *o
 	}
 }
 
-static void request(struct cg_react *r, uint64_t now, struct cg_react_action *out)
-{
-	out->request_upscale = true;
-	r->waiting = true;
-	r->last_request = now;
-}
-
-static bool retry_due(const struct cg_react *r, uint64_t now)
-{
-	return r->cfg.upscale_retry_ms > 0 &&
-	       since(now, r->last_request) >= r->cfg.upscale_retry_ms;
-}
-
 static void thaw(struct cg_react *r, uint64_t now, struct cg_react_action *out)
 {
 	out->thaw = true;
@@ -88,32 +75,26 @@ static void thaw(struct cg_react *r, uint64_t now, struct cg_react_action *out)
 	r->last_thaw = now;
 }
 
-static void set_high(struct cg_react *r, uint64_t now, uint64_t value, struct cg_react_action *out)
+static void set_raise(struct cg_react *r, uint64_t now, uint64_t value, struct cg_react_action *out)
 {
-	out->set_high = true;
-	out->new_high = value;
-	r->set_high = value;
+	out->raise_changed = true;
+	r->raised = value;
 	r->last_step = now;
 }
 
-/* One step up from the value just read, capped at memory.max. */
+/* One step above what the file holds, capped at memory.max. */
 static void raise_high(struct cg_react *r, uint64_t now, uint64_t high, uint64_t max,
 		       struct cg_react_action *out)
 {
+	uint64_t from = high > r->raised ? high : r->raised;
 	uint64_t next;
 
 	if (r->raised && since(now, r->last_step) < r->cfg.memory_high_step_interval_ms)
 		return;
-	if (high == CG_UNLIMITED || high >= max || r->cfg.memory_high_step == 0)
+	if (from >= max || r->cfg.memory_high_step == 0)
 		return;
-	next = add_sat(high, r->cfg.memory_high_step);
-	if (next > max)
-		next = max;
-	if (!r->raised) {
-		r->raised = true;
-		r->base_high = high;
-	}
-	set_high(r, now, next, out);
+	next = add_sat(from, r->cfg.memory_high_step);
+	set_raise(r, now, next > max ? max : next, out);
 }
 
 void cg_react_on_event(struct cg_react *r, uint64_t now, uint64_t high, uint64_t max,
@@ -121,19 +102,14 @@ void cg_react_on_event(struct cg_react *r, uint64_t now, uint64_t high, uint64_t
 {
 	memset(out, 0, sizeof(*out));
 	r->last_event = now;
+	out->want_memory = true;
 	if (r->frozen) {
-		/* Coalesced: the freeze already asked and its deadline stands. */
+		/* Coalesced: the freeze already stands with its deadline. */
 	} else if (!r->ever_thawed || since(now, r->last_thaw) >= r->cfg.min_freeze_interval_ms) {
 		out->freeze = true;
 		r->frozen = true;
 		r->freeze_deadline = add_sat(now, r->cfg.max_upscale_wait_ms);
-		if (!r->waiting || retry_due(r, now))
-			request(r, now, out);
-	} else if (!r->waiting) {
-		request(r, now, out);
 	} else {
-		if (retry_due(r, now))
-			request(r, now, out);
 		raise_high(r, now, high, max, out);
 	}
 	compute_deadline(r, out);
@@ -144,12 +120,11 @@ void cg_react_on_upscale(struct cg_react *r, uint64_t now, struct cg_react_actio
 	memset(out, 0, sizeof(*out));
 	if (r->frozen)
 		thaw(r, now, out);
-	r->waiting = false;
-	r->raised = false;
 	compute_deadline(r, out);
 }
 
-void cg_react_on_timer(struct cg_react *r, uint64_t now, struct cg_react_action *out)
+void cg_react_on_timer(struct cg_react *r, uint64_t now, uint64_t base_high,
+		       struct cg_react_action *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (r->frozen) {
@@ -158,13 +133,10 @@ void cg_react_on_timer(struct cg_react *r, uint64_t now, struct cg_react_action 
 	} else if (r->raised && r->cfg.relax_after_ms > 0 &&
 		   since(now, r->last_event) >= r->cfg.relax_after_ms &&
 		   since(now, r->last_step) >= r->cfg.memory_high_step_interval_ms) {
-		uint64_t next = cg_satsub(r->set_high, r->cfg.memory_high_step);
+		uint64_t next = r->raised > r->cfg.memory_high_step ?
+					r->raised - r->cfg.memory_high_step : 0;
 
-		if (next <= r->base_high) {
-			next = r->base_high;
-			r->raised = false;
-		}
-		set_high(r, now, next, out);
+		set_raise(r, now, next > base_high ? next : 0, out);
 	}
 	compute_deadline(r, out);
 }
@@ -179,7 +151,15 @@ void cg_react_on_thaw_failed(struct cg_react *r, uint64_t now, struct cg_react_a
 	compute_deadline(r, out);
 }
 
-void cg_react_on_limits_written(struct cg_react *r)
+bool cg_react_on_base(struct cg_react *r, uint64_t base_high)
 {
-	r->raised = false;
+	if (!r->raised || r->raised > base_high)
+		return false;
+	r->raised = 0;
+	return true;
+}
+
+void cg_react_drop_raise(struct cg_react *r)
+{
+	r->raised = 0;
 }

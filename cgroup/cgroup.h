@@ -65,6 +65,10 @@ const char *cg_path(const struct cg *cg);
 /* True when the directory lives on a real cgroup2 mount (statfs magic),
  * false for a plain directory imitating one. */
 bool cg_is_cgroupfs(const struct cg *cg);
+/* Bumped each time the directory was found removed and created anew and
+ * was re-opened by path: the new files hold the kernel's defaults ("max"
+ * limits), so the caller must write its limits again. */
+uint64_t cg_generation(const struct cg *cg);
 
 /* Read memory.current / memory.high / memory.max in bytes; "max" reads as
  * CG_UNLIMITED. */
@@ -108,44 +112,6 @@ int cg_watch_process(struct cg *cg, uint64_t *new_events, char *err, size_t errl
 /* The same check driven by the caller's safety-net poll (e.g. every
  * 100 ms) instead of readability; also re-creates a missing inotify. */
 int cg_watch_poll(struct cg *cg, uint64_t *new_events, char *err, size_t errlen);
-/* The last `high` counter read by the watcher. */
-uint64_t cg_watch_high_count(const struct cg *cg);
-
-/* ---- Limits (pure) ---- */
-
-struct cg_limits {
-	uint64_t max, high;
-};
-
-/* a − b, or 0 when b > a. */
-uint64_t cg_satsub(uint64_t a, uint64_t b);
-/* One basis for every computation (D20): min(satsub(vm_bytes, sys_buffer),
- * mem_total).  A zero argument means "unknown": vm_bytes 0 → mem_total
- * (start-up before any agent), mem_total 0 → satsub(vm_bytes, sys_buffer). */
-uint64_t cg_usable_bytes(uint64_t vm_bytes, uint64_t sys_buffer, uint64_t mem_total);
-/* max = satsub(usable, file_cache) (pass 0 when the cache is not in
- * memory), high = satsub(max, oom_buffer).  The reference start-up is
- * cg_limits_compute(MemTotal, cache, oom_buffer). */
-void cg_limits_compute(uint64_t usable, uint64_t file_cache, uint64_t oom_buffer,
-		       struct cg_limits *out);
-/* After /upscale and /downscale: usable = satsub(vm_bytes, sys_buffer),
- * then cg_limits_compute. */
-void cg_limits_from_vm(uint64_t vm_bytes, uint64_t sys_buffer, uint64_t file_cache,
-		       uint64_t oom_buffer, struct cg_limits *out);
-
-struct cg_downscale_check {
-	bool ok;
-	uint64_t new_high, current, buffer;
-};
-
-/* Downscale rule: reject when new_high < current + buffer (saturating);
- * equality is accepted.  Fills *out with the numbers for the protocol's
- * Status text (formatted by the caller) and returns out->ok. */
-bool cg_downscale_check(uint64_t new_high, uint64_t current, uint64_t buffer,
-			struct cg_downscale_check *out);
-/* A plain message for logs ("new memory.high N B < memory.current N B +
- * buffer N B: downscale rejected").  Returns the snprintf length or -EINVAL. */
-int cg_downscale_describe(const struct cg_downscale_check *c, char *buf, size_t len);
 
 /* ---- memory.high reaction state machine (pure; times in ms, monotonic) ---- */
 
@@ -154,45 +120,51 @@ struct cg_react_config {
 	uint64_t min_freeze_interval_ms;       /* from a thaw to the next freeze: 1000 */
 	uint64_t memory_high_step;             /* raise/lower step in bytes: 10 MiB */
 	uint64_t memory_high_step_interval_ms; /* at most one step per: 25 */
-	uint64_t upscale_retry_ms;             /* re-ask while pressure lasts: 2000 (D9) */
 	uint64_t relax_after_ms;               /* quiet time before lowering a raised
 						  memory.high back (D10); 0 = never */
 };
 
 struct cg_react {
 	struct cg_react_config cfg;
-	bool frozen, waiting, ever_thawed, raised;
-	uint64_t freeze_deadline, last_thaw, last_request, last_event;
+	bool frozen, ever_thawed;
+	uint64_t freeze_deadline, last_thaw, last_event;
 	uint64_t last_step;       /* last raise or lower */
-	uint64_t base_high;       /* memory.high before the first raise */
-	uint64_t set_high;        /* the value the last step wrote */
+	uint64_t raised;          /* floor for memory.high the raise asks for; 0 = none */
 };
 
 struct cg_react_action {
-	bool freeze, thaw, request_upscale, set_high;
-	uint64_t new_high;        /* when set_high */
+	bool freeze, thaw;
+	bool want_memory;         /* pressure: ask for memory (the caller rate-limits) */
+	bool raise_changed;       /* r->raised changed: rewrite memory.high */
 	bool has_deadline;        /* call cg_react_on_timer at deadline_ms */
 	uint64_t deadline_ms;
 };
 
-/* Fills cfg with the §8 defaults (20 ms, 1 s, 10 MiB, 25 ms, 2 s, 1 s). */
+/* Fills cfg with the defaults (20 ms, 1 s, 10 MiB, 25 ms, 1 s). */
 void cg_react_config_default(struct cg_react_config *cfg);
-/* Starts idle: not frozen, not waiting, nothing raised. */
+/* Starts idle: not frozen, nothing raised. */
 void cg_react_init(struct cg_react *r, const struct cg_react_config *cfg);
-/* A memory.high event (any batch size).  high/max are the values just read
- * from the cgroup; the raise adds to high and never exceeds max (D10). */
+/* A memory.high event (any batch size).  high/max are the limits the files
+ * hold now.  Freezes (at most once per min_freeze_interval, counted from
+ * the thaw) or, between freezes, raises the floor one step above high,
+ * never above max (D10).  Every event wants memory. */
 void cg_react_on_event(struct cg_react *r, uint64_t now, uint64_t high, uint64_t max,
 		       struct cg_react_action *out);
-/* The upscale arrived (limits were rewritten): thaw at once if frozen,
- * forget the raise, stop waiting. */
+/* An upscale arrived: thaw at once if frozen.  The raise stays until the
+ * limits catch up with it (cg_react_on_base) or pressure ends. */
 void cg_react_on_upscale(struct cg_react *r, uint64_t now, struct cg_react_action *out);
-/* The deadline passed: thaw a freeze that timed out, lower a raised
- * memory.high one step after pressure ended. */
-void cg_react_on_timer(struct cg_react *r, uint64_t now, struct cg_react_action *out);
+/* The deadline passed: thaw a freeze that timed out; after relax_after_ms
+ * without events lower the raise one step, forgetting it once it reaches
+ * base_high (the computed memory.high). */
+void cg_react_on_timer(struct cg_react *r, uint64_t now, uint64_t base_high,
+		       struct cg_react_action *out);
 /* The caller's thaw failed: stay "frozen" and ask for a retry at the next
  * deadline (max_upscale_wait_ms from now), so no path leaves it frozen. */
 void cg_react_on_thaw_failed(struct cg_react *r, uint64_t now, struct cg_react_action *out);
-/* Limits were rewritten by a downscale: the raised value is gone. */
-void cg_react_on_limits_written(struct cg_react *r);
+/* The computed memory.high is now base_high: a raise at or below it has
+ * done its job and is forgotten.  True if it was. */
+bool cg_react_on_base(struct cg_react *r, uint64_t base_high);
+/* A checked downscale set new limits: the raise is void. */
+void cg_react_drop_raise(struct cg_react *r);
 
 #endif

@@ -124,11 +124,6 @@ int cg_watch_fd(const struct cg *cg)
 	return cg->epoll_fd;
 }
 
-uint64_t cg_watch_high_count(const struct cg *cg)
-{
-	return cg->last_high;
-}
-
 /* Walks one buffer of inotify records; notes a watch the kernel removed
  * (memory.events deleted or replaced). */
 static void scan_records(struct cg *cg, const char *buf, size_t len)

@@ -81,6 +81,17 @@ static int load_token(const struct config *c, char *out, size_t outlen)
 	return r;
 }
 
+/* The memory policy's hooks into the agent set. */
+static void hook_request_upscale(void *agents, bool predicted)
+{
+	(void)agents_request_upscale(agents, predicted);
+}
+
+static void hook_upscale_applied(void *agents)
+{
+	agents_upscale_applied(agents);
+}
+
 /* ---- shutdown ---------------------------------------------------------------- */
 
 static void grace_tick(void *arg)
@@ -230,7 +241,7 @@ static int start_monitor(struct daemon *d)
 	struct monitor_ops ops;
 	int r;
 
-	d->mwire = (struct monitor_wire){ d->memory, agents_loop_agents(d->agents), &d->metrics };
+	d->mwire = (struct monitor_wire){ d->memory, agents_loop_agents(d->agents) };
 	monitor_wire_ops(&d->mwire, &ops);
 	r = monitor_new(d->loop, &d->metrics, d->cfg.server.max_body_bytes, &ops, &d->monitor);
 	if (r < 0) {
@@ -316,7 +327,11 @@ static int start(struct daemon *d)
 	}
 	agents = agents_loop_agents(d->agents);
 	d->hctx.agents = agents;
-	r = memory_new(d->loop, &d->cfg, &d->metrics, agents_request_upscale, agents, &d->memory);
+	r = memory_new(d->loop, &d->cfg, &d->metrics,
+		       &(struct memory_hooks){ .request_upscale = hook_request_upscale,
+					       .upscale_applied = hook_upscale_applied,
+					       .arg = agents },
+		       &d->memory);
 	if (r == 0)
 		r = memory_start(d->memory);
 	if (r < 0) {

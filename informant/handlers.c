@@ -110,21 +110,11 @@ static void on_unregister(void *vctx, struct server_req *r, const char *body, si
 
 /* ---- PUT /upscale, PUT /downscale ------------------------------------------ */
 
-struct scale_ctx {
-	struct handlers_ctx *ctx;
-	bool upscale;
-};
-
+/* The memory policy counts an applied upscale and tells the agent set
+ * itself: a 200 to a shrinking /upscale may mean "limits kept". */
 static void scale_done(void *arg, unsigned status, const char *body)
 {
-	struct server_req *r = arg;
-	struct scale_ctx *sc = server_req_user(r);
-
-	if (sc->upscale && status == 200 && sc->ctx->agents) {
-		agents_upscale_applied(sc->ctx->agents);
-		sc->ctx->metrics->upscales_granted_total++;
-	}
-	respond(r, status, body);
+	respond(arg, status, body);
 }
 
 /* The agent check, then D14/D12 validation; false if r was answered. */
@@ -156,12 +146,10 @@ static void on_scale(struct handlers_ctx *ctx, struct server_req *r, const char 
 		     size_t len, bool upscale)
 {
 	const char *endpoint = upscale ? "/upscale" : "/downscale";
-	struct scale_ctx *sc = server_req_user(r);
 	struct ap_resource_msg msg;
 	char err[256];
 	int ret;
 
-	_Static_assert(sizeof(struct scale_ctx) <= SERVER_USER_BYTES, "user area too small");
 	if (ap_decode_resource_msg(body, len, &msg, err, sizeof(err)) < 0) {
 		bad_json(r, endpoint, err);
 		return;
@@ -170,8 +158,6 @@ static void on_scale(struct handlers_ctx *ctx, struct server_req *r, const char 
 		return;
 	if (!scale_allowed(ctx, r, &msg, endpoint))
 		return;
-	sc->ctx = ctx;
-	sc->upscale = upscale;
 	log_event(LOG_INFO, upscale ? "upscale" : "downscale request",
 		  LF_U64("memory_bytes", msg.memory_bytes), LF_U64("seq", msg.seq), LF_END);
 	if (upscale)

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * memory.h — the informant's memory policy on the loop thread: cgroup limits
- * from the VM size, the memory.high reaction (freeze ≤ max_upscale_wait,
- * stepwise raise), the sampler-driven predictive upscale, and the file
- * cache.  Owns the cgroup, filecache and memctl objects.
+ * memory.h — the informant's memory policy: cgroup limits from the VM
+ * size, the memory.high reaction (freeze ≤ max_upscale_wait, stepwise
+ * raise), asking for memory before memory.high is reached, and the file
+ * cache.  What it does is described in README "How memory is managed".
  *
- * It asks for more memory through a callback (the agent set decides whom
- * to ask); /upscale and /downscale are applied asynchronously (Postgres is
- * slow) and answered through a completion callback.
+ * It asks for memory through a hook (the agent set decides whom to ask);
+ * /upscale and /downscale are applied asynchronously (Postgres is slow)
+ * and answered through a completion callback.
+ *
+ * The policy is a state machine over struct memory_io (memory_core.h);
+ * memory_new() plugs in the real cgroup, Postgres, sampler and loop
+ * (memory_loop.c), the unit tests plug in fakes.
  */
 #ifndef VMI_MEMORY_H
 #define VMI_MEMORY_H
@@ -21,9 +25,17 @@
 
 struct memory;
 
-/* Ask the current agent for more memory; predicted = before any
- * memory.high event.  Returns 0 if a request was sent or is kept pending. */
-typedef int (*memory_request_upscale_fn)(void *arg, bool predicted);
+/* What the policy needs from the agent set. */
+struct memory_hooks {
+	/* Ask the current agent for more memory (predicted = before any
+	 * memory.high event).  The policy has already applied its back-off:
+	 * every call should reach an agent. */
+	void (*request_upscale)(void *arg, bool predicted);
+	/* An /upscale (or UpscaleNotification) was applied: the wish the
+	 * agent set may still hold for delivery is fulfilled. */
+	void (*upscale_applied)(void *arg);
+	void *arg;
+};
 
 /* Completion of memory_upscale()/memory_downscale(): the HTTP status and
  * body to answer with (body is JSON for 200, plain text otherwise). */
@@ -31,19 +43,22 @@ typedef void (*memory_done_fn)(void *arg, unsigned http_status, const char *body
 
 struct memory_status {
 	bool cgroup_managed, filecache_managed;
-	uint64_t vm_bytes;            /* what the limits are computed from */
+	uint64_t vm_bytes;            /* the agent's last applied size; 0 = none */
 	uint64_t mem_total_bytes;     /* MemTotal now */
-	uint64_t memory_current, memory_high, memory_max; /* 0 if unknown */
+	uint64_t memory_current;      /* 0 if unknown */
+	bool limits_known;            /* memory_high/max are what the files hold */
+	uint64_t memory_high, memory_max;
+	bool raised;                  /* memory.high above the computed value */
 	uint64_t file_cache_bytes;
 	bool file_cache_known;
 	bool frozen;
-	bool waiting_on_upscale;      /* a memory.high/prediction ask is open */
+	bool ask_pending;             /* an ask is out and no upscale applied since */
 	double growth_bytes_per_sec;  /* EMA */
 	const char *pressure;         /* "normal" | "warning" | "critical" */
 };
 
 int memory_new(struct loop *loop, const struct config *cfg, struct metrics *metrics,
-	       memory_request_upscale_fn request_upscale, void *request_arg, struct memory **out);
+	       const struct memory_hooks *hooks, struct memory **out);
 /* Thaws the cgroup (always), then frees.  Pending completions run with 503. */
 void memory_free(struct memory *m);
 /* Start-up: thaw, write initial limits from MemTotal, size the file cache
@@ -53,7 +68,9 @@ int memory_start(struct memory *m);
 bool memory_managed(const struct memory *m); /* cgroup or file cache */
 
 /* PUT /upscale from the current agent: the VM now has vm_bytes.  done runs
- * exactly once (possibly before this returns). */
+ * exactly once (possibly before this returns): 200 "{}" also when a
+ * smaller size was refused (the limits stay), 500 when the limits could
+ * not be written. */
 int memory_upscale(struct memory *m, uint64_t vm_bytes, memory_done_fn done, void *arg);
 /* PUT /downscale: may the VM shrink to vm_bytes?  done gets 200 with a
  * DownscaleResult body (Ok true/false) or 500 "Internal error". */

@@ -7,7 +7,8 @@
  * The one place that maps the memory policy's HTTP-shaped completion onto
  * the monitor's answers, so a change of memory.h's interface is re-pointed
  * here only:
- *   upscale   200            -> UpscaleConfirmation (and the wish is met)
+ *   upscale   200            -> UpscaleConfirmation (the memory policy itself
+ *                               counts it and tells the agent set)
  *   downscale 200 + body      -> DownscaleResult{Ok, Status} from the body
  *   any other status, or a 200 body that is not a DownscaleResult
  *                             -> InternalError{the body}
@@ -33,11 +34,7 @@ static void answer(struct scale_call *sc, unsigned status, const char *body)
 	struct monitor_result res = { .failed = status != 200 };
 	char err[128];
 
-	if (status == 200 && sc->upscale) {
-		if (sc->w->agents)
-			agents_upscale_applied(sc->w->agents);
-		sc->w->metrics->upscales_granted_total++;
-	} else if (status == 200) {
+	if (status == 200 && !sc->upscale) {
 		struct ap_downscale_result d;
 
 		if (ap_decode_downscale_result(body, strlen(body), &d, err, sizeof(err)) == 0) {

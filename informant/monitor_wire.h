@@ -8,7 +8,6 @@
 
 #include "agents.h"
 #include "memory.h"
-#include "metrics.h"
 #include "monitor.h"
 
 /* Owned by the daemon; memory and agents become NULL at shutdown (requests
@@ -16,7 +15,6 @@
 struct monitor_wire {
 	struct memory *memory;
 	struct agents *agents;
-	struct metrics *metrics;
 };
 
 void monitor_wire_ops(struct monitor_wire *w, struct monitor_ops *ops);

@@ -73,13 +73,18 @@ static json_t *memory_json(const struct memory *m)
 	set_u64(o, "vm_bytes", st.vm_bytes);
 	set_u64(o, "mem_total_bytes", st.mem_total_bytes);
 	set_u64(o, "memory_current_bytes", st.memory_current);
-	set_u64(o, "memory_high_bytes", st.memory_high);
-	set_u64(o, "memory_max_bytes", st.memory_max);
+	/* What the files hold, or null when that is not known (a write
+	 * failed, or the cgroup was made anew and not rewritten yet). */
+	json_object_set_new(o, "memory_high_bytes",
+			    st.limits_known ? json_integer((json_int_t)st.memory_high) : json_null());
+	json_object_set_new(o, "memory_max_bytes",
+			    st.limits_known ? json_integer((json_int_t)st.memory_max) : json_null());
+	json_object_set_new(o, "memory_high_raised", json_boolean(st.raised));
 	json_object_set_new(o, "file_cache_bytes",
 			    st.file_cache_known ? json_integer((json_int_t)st.file_cache_bytes)
 						: json_null());
 	json_object_set_new(o, "frozen", json_boolean(st.frozen));
-	json_object_set_new(o, "waiting_on_upscale", json_boolean(st.waiting_on_upscale));
+	json_object_set_new(o, "waiting_on_upscale", json_boolean(st.ask_pending));
 	json_object_set_new(o, "growth_bytes_per_second", json_real(st.growth_bytes_per_sec));
 	json_object_set_new(o, "pressure", json_string(st.pressure ? st.pressure : "unknown"));
 	return o;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ema.c — growth-rate estimator: an exponential moving average of the
- * bytes/s seen between successive samples, which also says when reality
- * departs from it so that a plan built on the old rate can be redone.
+ * bytes/s seen between successive samples, and the time it leaves until a
+ * limit is reached.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,23 +19,12 @@ int mc_ema_init(struct mc_ema *e, double alpha)
 		return -EINVAL;
 	memset(e, 0, sizeof(*e));
 	e->alpha = alpha;
-	e->divergence = MC_EMA_DIVERGENCE_DEFAULT;
 	return 0;
 }
 
-int mc_ema_set_divergence(struct mc_ema *e, double fraction, double floor_bps)
+void mc_ema_update(struct mc_ema *e, uint64_t ts_ms, uint64_t value)
 {
-	if (!(fraction >= 0) || !isfinite(fraction) || !(floor_bps >= 0) || !isfinite(floor_bps))
-		return -EINVAL;
-	e->divergence = fraction;
-	e->floor_bps = floor_bps;
-	return 0;
-}
-
-bool mc_ema_update(struct mc_ema *e, uint64_t ts_ms, uint64_t value)
-{
-	double delta, observed, gap, allowed;
-	bool diverged;
+	double delta, observed;
 
 	if (!e->have_sample || ts_ms <= e->last_ts_ms) {
 		/* No interval to divide by: keep the newest value as the anchor
@@ -43,7 +32,7 @@ bool mc_ema_update(struct mc_ema *e, uint64_t ts_ms, uint64_t value)
 		e->have_sample = true;
 		e->last_ts_ms = ts_ms;
 		e->last_value = value;
-		return false;
+		return;
 	}
 	/* Both differences are taken unsigned, so nothing wraps; a shrinking
 	 * value gives a negative rate. */
@@ -56,13 +45,9 @@ bool mc_ema_update(struct mc_ema *e, uint64_t ts_ms, uint64_t value)
 	if (!e->have_rate) {
 		e->rate_bps = observed;
 		e->have_rate = true;
-		return false; /* nothing was predicted yet */
+		return;
 	}
-	gap = fabs(observed - e->rate_bps);
-	allowed = fmax(e->divergence * fabs(e->rate_bps), e->floor_bps);
-	diverged = gap > allowed;
 	e->rate_bps = e->alpha * observed + (1 - e->alpha) * e->rate_bps;
-	return diverged;
 }
 
 double mc_ema_rate(const struct mc_ema *e)

@@ -10,20 +10,6 @@
 #include "internal.h"
 #include "memctl.h"
 
-int mc_level_config_check(const struct mc_level_config *cfg, char *err, size_t errlen)
-{
-	if (!(cfg->warning > 0 && cfg->warning < cfg->critical && cfg->critical <= 1))
-		return mc_fail(err, errlen, -EINVAL,
-			       "pressure thresholds warning %g, critical %g: need 0 < warning < "
-			       "critical <= 1",
-			       cfg->warning, cfg->critical);
-	if (!(cfg->hysteresis >= 0 && cfg->hysteresis < cfg->warning))
-		return mc_fail(err, errlen, -EINVAL,
-			       "pressure hysteresis %g: need 0 <= hysteresis < warning (%g)",
-			       cfg->hysteresis, cfg->warning);
-	return 0;
-}
-
 /* The least value that is at or above fraction x limit. */
 static uint64_t threshold(uint64_t limit, double fraction)
 {

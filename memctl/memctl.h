@@ -2,10 +2,12 @@
 /*
  * memctl.h — the shared memory sampler and the pure memory-budget engine.
  *
- * The sampler reads meminfo, the process RSS, the cgroup's memory.current
- * and memory.max, and memory PSI once per tick of a timerfd that the caller's
- * event loop polls.  Everything else in this header is pure: numbers in,
- * decisions out, no I/O, no allocation, no global state.
+ * The sampler reads MemTotal once per tick of a timerfd that the caller's
+ * event loop polls, and hands each tick to the caller, who adds what it
+ * reads from its own objects.  Everything else in this header is pure:
+ * the growth estimator, the pressure levels and the component bounds the
+ * daemon's planner builds its limits and downscale checks from.  Numbers
+ * in, decisions out, no I/O, no allocation, no global state.
  *
  * Conventions: functions return 0 or a negative errno.  Where a function
  * takes err/errlen, a failure writes a one-line reason naming the bad value
@@ -21,62 +23,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- parsers (pure, on a buffer that need not be NUL-terminated) --------- */
+/* ---- the meminfo parser (pure, on a buffer that need not be NUL-terminated) */
 
-struct mc_meminfo {
-	uint64_t mem_total;        /* bytes (the file's kB x 1024) */
-	uint64_t mem_available;    /* bytes */
-	bool mem_total_ok, mem_available_ok;
-};
-
-/* One "Key: <digits> kB" line of a meminfo-style file (/proc/meminfo,
- * /proc/self/status) into bytes.  -ENOENT if the key is absent, -EINVAL if
- * the line is malformed, truncated or repeated, -ERANGE if kB x 1024 > 2^64-1. */
+/* One "Key: <digits> kB" line of a meminfo-style file into bytes.  -ENOENT
+ * if the key is absent, -EINVAL if the line is malformed, truncated or
+ * repeated, -ERANGE if kB x 1024 > 2^64-1. */
 int mc_parse_kb_field(const char *buf, size_t len, const char *key, uint64_t *bytes);
-
-/* MemTotal and MemAvailable of a meminfo buffer; each flag says whether that
- * field parsed (mc_parse_kb_field rules).  Returns 0 when both are OK,
- * -ENODATA when at least one is not (the other may still be OK). */
-int mc_parse_meminfo(const char *buf, size_t len, struct mc_meminfo *out);
-
-/* A cgroup single-value file: decimal digits and at most one trailing "\n".
- * With allow_max, the word "max" reads as 0 (unlimited; a literal 0 limit is
- * therefore indistinguishable from none).  -EINVAL if malformed, -ERANGE. */
-int mc_parse_u64_value(const char *buf, size_t len, bool allow_max, uint64_t *out);
-
-struct mc_psi {
-	double some_avg10, full_avg10;   /* percent of wall time, 0..100 */
-	uint64_t some_total, full_total; /* microseconds stalled, cumulative */
-	bool some_avg10_ok, some_total_ok, full_avg10_ok, full_total_ok;
-};
-
-/* A PSI file ("some avg10=… avg60=… avg300=… total=…" and a "full" line).
- * Each field's flag says whether it parsed; a bad line invalidates only its
- * own two fields.  Returns 0 if all four are OK, -ENODATA otherwise. */
-int mc_parse_psi(const char *buf, size_t len, struct mc_psi *out);
 
 /* ---- the sampler (I/O; driven by the caller's loop) ----------------------- */
 
+/* One tick.  The sampler reads what every tick's decision needs from the
+ * VM itself — MemTotal, which grows when memory is hot-plugged; the caller
+ * adds what it reads from its own objects (the cgroup's memory.current). */
 struct mc_sample {
 	uint64_t ts_ms;            /* CLOCK_MONOTONIC when the sample was taken */
 	uint64_t missed;           /* ticks coalesced into this one (0 = on time) */
-	struct mc_meminfo mem;     /* from meminfo_path */
-	uint64_t rss;              /* VmRSS of proc_status_path, bytes */
-	uint64_t cg_current;       /* memory.current, bytes */
-	uint64_t cg_max;           /* memory.max, bytes; 0 = unlimited */
-	bool rss_ok, cg_current_ok, cg_max_ok;
-	struct mc_psi psi;         /* memory PSI (cgroup's or system-wide) */
+	uint64_t mem_total;        /* MemTotal in bytes, valid when mem_total_err is 0 */
+	int mem_total_err;         /* 0, or -errno: the read's error when meminfo_read is
+				    * false, else the parser's (-ENOENT: no MemTotal line) */
+	bool meminfo_read;
 };
 
 struct mc_sampler_config {
 	const char *meminfo_path;     /* NULL = /proc/meminfo */
-	const char *proc_status_path; /* NULL = /proc/self/status */
-	const char *cgroup_dir;       /* NULL = no cgroup: cg_* never OK */
-	const char *psi_path;         /* NULL = <cgroup_dir>/memory.pressure if
-				       * cgroup_dir, else /proc/pressure/memory */
 	uint64_t interval_ms;         /* MC_SAMPLER_INTERVAL_MIN_MS..MAX_MS */
 	bool immediate;               /* first sample right after start (see below) */
-	bool stop_on_error;           /* a failing on_sample stops the timer */
 };
 
 #define MC_SAMPLER_INTERVAL_MIN_MS 1
@@ -95,7 +66,7 @@ typedef void (*mc_error_fn)(void *arg, int err, const char *what);
 
 struct mc_sampler;
 
-/* Opens the files (a missing one is not an error: it is retried later) and
+/* Opens the file (a missing one is not an error: it is retried later) and
  * a timerfd; the timer is not armed until mc_sampler_start().  on_error may
  * be NULL.  Paths are copied.  -EINVAL/-ENAMETOOLONG on bad config. */
 int mc_sampler_new(const struct mc_sampler_config *cfg, mc_sample_fn on_sample,
@@ -116,107 +87,31 @@ int mc_sampler_process(struct mc_sampler *s);
  * away, so the first sample still arrives through mc_sampler_process() (no
  * callback ever runs inside start).  Starting a running sampler re-arms it. */
 int mc_sampler_start(struct mc_sampler *s);
-/* Disarms the timer and drops pending expirations; safe inside on_sample. */
-int mc_sampler_stop(struct mc_sampler *s);
 bool mc_sampler_running(const struct mc_sampler *s);
 /* New period; if running, the next tick is one new interval from now.
  * -EINVAL outside MC_SAMPLER_INTERVAL_MIN_MS..MAX_MS. */
 int mc_sampler_set_interval(struct mc_sampler *s, uint64_t interval_ms);
 /* A one-shot synchronous sample into out (missed = 0); calls no callback.
- * Always 0: unreadable fields are marked not OK. */
+ * Always 0: an unreadable file shows in mem_total_err. */
 int mc_sampler_read(struct mc_sampler *s, struct mc_sample *out);
-
-/* ---- budgets (pure) ------------------------------------------------------- */
-
-#define MC_HEADROOM_DEFAULT 0.7
-
-/* floor(v x fraction), fraction in [0, 1] (resolution 1e-9, exact integer
- * math, never above v).  -EINVAL if fraction is NaN or outside [0, 1]. */
-int mc_scale(uint64_t v, double fraction, uint64_t *out);
-
-struct mc_fit_input {
-	uint64_t available;   /* memory we may plan with */
-	uint64_t fixed;       /* paid once, whatever the count */
-	uint64_t per_unit;    /* paid per unit; 0 = units are free */
-	uint64_t wanted;      /* >= 1 */
-	double headroom;      /* (0, 1]; MC_HEADROOM_DEFAULT */
-};
-
-struct mc_fit {
-	uint64_t units;       /* >= 1 and <= wanted */
-	uint64_t budget;      /* available x headroom */
-	bool reduced;         /* units < wanted */
-	bool overflow;        /* fixed + one unit > budget: even 1 unit swaps */
-};
-
-/* How many of `wanted` units fit in available x headroom after `fixed`; at
- * least 1 (flagged overflow when even that does not fit).  -EINVAL on
- * headroom outside (0, 1] or wanted 0. */
-int mc_fit(const struct mc_fit_input *in, struct mc_fit *out, char *err, size_t errlen);
-
-struct mc_worker_input {
-	uint64_t available;      /* memory */
-	double fraction;         /* (0, 1] of available we may use */
-	uint64_t base;           /* overhead subtracted once */
-	uint64_t per_worker;     /* 0 = memory does not limit the count */
-	uint32_t cores;          /* >= 1 */
-	double max_cores_ratio;  /* workers per core, (0, 1024] */
-	uint64_t max_workers;    /* 0 = no cap */
-};
-
-struct mc_worker_budget {
-	uint64_t workers;        /* clamped to [1, max_workers] */
-	uint64_t usable;         /* available x fraction - base (saturating) */
-	uint64_t by_memory;      /* usable / per_worker (UINT64_MAX if free) */
-	uint64_t by_cores;       /* floor(cores x max_cores_ratio) */
-};
-
-/* Default worker count: min(usable / per_worker, cores x ratio), clamped to
- * [1, max_workers].  -EINVAL on an out-of-range fraction, ratio or 0 cores. */
-int mc_worker_budget(const struct mc_worker_input *in, struct mc_worker_budget *out,
-		     char *err, size_t errlen);
-
-struct mc_split_config {
-	double usable;           /* share of the total, (0, 1]: 0.95 */
-	double work, aggregate, in_flight; /* shares of usable, sum <= 1 */
-};
-
-#define MC_SPLIT_DEFAULT ((struct mc_split_config){ 0.95, 0.60, 0.30, 0.10 })
-
-struct mc_split {
-	uint64_t usable, work, aggregate, in_flight;
-};
-
-/* Splits total into usable, then usable into work/aggregate/in-flight.
- * When the three shares sum to exactly 1, in_flight takes the rounding
- * remainder so the parts add up to usable.  -EINVAL on bad shares. */
-int mc_split(uint64_t total, const struct mc_split_config *cfg, struct mc_split *out,
-	     char *err, size_t errlen);
 
 /* ---- adaptive growth estimator (pure) ------------------------------------- */
 
 #define MC_EMA_ALPHA_DEFAULT 0.3
-#define MC_EMA_DIVERGENCE_DEFAULT 0.25
 
 struct mc_ema {
 	double alpha;            /* weight of the newest observation */
-	double divergence;       /* relative gap that counts as divergence */
-	double floor_bps;        /* ... and absolute gap it must also exceed */
 	double rate_bps;         /* EMA of growth, bytes per second (may be < 0) */
 	double last_observed_bps;
 	uint64_t last_ts_ms, last_value;
 	bool have_sample, have_rate;
 };
 
-/* alpha in (0, 1]; divergence threshold MC_EMA_DIVERGENCE_DEFAULT, floor 0. */
+/* alpha in (0, 1]; -EINVAL otherwise. */
 int mc_ema_init(struct mc_ema *e, double alpha);
-/* Divergence when |observed - predicted| > max(fraction x |predicted|,
- * floor_bps).  -EINVAL if fraction < 0, floor < 0 or either is not finite. */
-int mc_ema_set_divergence(struct mc_ema *e, double fraction, double floor_bps);
-/* Feeds a sample.  Returns true when the observed rate since the previous
- * sample diverges from the EMA's prediction (caller should re-plan).  The
- * first sample and a ts not after the previous one (re-anchor) give false. */
-bool mc_ema_update(struct mc_ema *e, uint64_t ts_ms, uint64_t value);
+/* Feeds a sample.  The first sample, and a ts not after the previous one,
+ * only re-anchor (no rate from them). */
+void mc_ema_update(struct mc_ema *e, uint64_t ts_ms, uint64_t value);
 /* The EMA rate in bytes/s; 0 until two samples gave one (see have_rate). */
 double mc_ema_rate(const struct mc_ema *e);
 /* ms until current reaches limit at the EMA rate, rounded up; 0 if already
@@ -235,11 +130,10 @@ struct mc_level_config {
 
 #define MC_LEVEL_DEFAULT ((struct mc_level_config){ 0.80, 0.90, 0.05 })
 
-/* 0 < warning < critical <= 1 and 0 <= hysteresis < warning, else -EINVAL. */
-int mc_level_config_check(const struct mc_level_config *cfg, char *err, size_t errlen);
 /* The level for value against limit, given the previous level: rising is
  * immediate, falling needs the ratio below the threshold minus hysteresis.
- * limit 0 means unlimited (NORMAL).  cfg must have passed the check. */
+ * limit 0 means unlimited (NORMAL).  cfg must satisfy 0 < warning <
+ * critical <= 1 and 0 <= hysteresis < warning. */
 enum mc_level mc_level_next(const struct mc_level_config *cfg, enum mc_level prev,
 			    uint64_t value, uint64_t limit);
 /* "normal", "warning", "critical" ("unknown" for anything else). */

@@ -2,10 +2,11 @@
 /*
  * sampler.c — periodic memory sampler on a timerfd that the caller polls.
  *
- * Every source file stays open and is re-read with pread() into one buffer
- * owned by the sampler, so a tick costs a few syscalls and no allocation.
- * A file that is missing or fails is closed and retried at a low rate; its
- * fields are simply not OK meanwhile.
+ * The meminfo file stays open and is re-read with pread() into a buffer
+ * owned by the sampler, so a tick costs two syscalls and no allocation.
+ * A file that is missing or fails is closed and retried at a low rate; the
+ * sample says why meanwhile.  Nothing is read that no decision uses: each
+ * file more per tick is measurable in the daemon's idle CPU.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,7 @@
 #include "internal.h"
 #include "memctl.h"
 
-enum { SRC_MEMINFO, SRC_STATUS, SRC_CG_CURRENT, SRC_CG_MAX, SRC_PSI, SRC_COUNT };
+enum { SRC_MEMINFO, SRC_COUNT };
 
 struct source {
 	char *path;             /* NULL: not configured, never read */
@@ -34,14 +35,14 @@ struct mc_sampler {
 	struct source src[SRC_COUNT];
 	int tfd;
 	uint64_t interval_ms;
-	bool immediate, stop_on_error;
+	bool immediate;
 	bool running, in_callback;
 	unsigned arm_seq;       /* bumped on every timerfd_settime */
 	mc_sample_fn on_sample;
 	mc_error_fn on_error;
 	void *arg;
-	/* Large enough for /proc/self/status (~1.5 KiB) and meminfo many
-	 * times over; a longer file is parsed as far as it was read. */
+	/* meminfo is about 1.5 KiB; a longer file is parsed as far as it
+	 * was read (MemTotal is its first line). */
 	char buf[8192];
 };
 
@@ -127,24 +128,13 @@ static void take_sample(struct mc_sampler *s, struct mc_sample *out)
 
 	memset(out, 0, sizeof(*out));
 	out->ts_ms = now;
-	/* The parsers write a value only when it is valid, so a field that is
-	 * not OK stays 0 and its flag false. */
 	n = source_read(s, &s->src[SRC_MEMINFO], now);
-	if (n >= 0)
-		(void)mc_parse_meminfo(s->buf, (size_t)n, &out->mem);
-	n = source_read(s, &s->src[SRC_STATUS], now);
-	if (n >= 0)
-		out->rss_ok = mc_parse_kb_field(s->buf, (size_t)n, "VmRSS", &out->rss) == 0;
-	n = source_read(s, &s->src[SRC_CG_CURRENT], now);
-	if (n >= 0)
-		out->cg_current_ok =
-			mc_parse_u64_value(s->buf, (size_t)n, false, &out->cg_current) == 0;
-	n = source_read(s, &s->src[SRC_CG_MAX], now);
-	if (n >= 0)
-		out->cg_max_ok = mc_parse_u64_value(s->buf, (size_t)n, true, &out->cg_max) == 0;
-	n = source_read(s, &s->src[SRC_PSI], now);
-	if (n >= 0)
-		(void)mc_parse_psi(s->buf, (size_t)n, &out->psi);
+	out->meminfo_read = n >= 0;
+	out->mem_total_err = n < 0 ? (int)n
+				   : mc_parse_kb_field(s->buf, (size_t)n, "MemTotal",
+						       &out->mem_total);
+	if (out->mem_total_err)
+		out->mem_total = 0;
 }
 
 static int arm(struct mc_sampler *s, uint64_t first_ns)
@@ -162,48 +152,24 @@ static int arm(struct mc_sampler *s, uint64_t first_ns)
 	return 0;
 }
 
-/* path = dir/file, or file alone when dir is NULL. */
-static int source_init(struct source *src, const char *dir, const char *file, char *err,
-		       size_t errlen)
+static int source_init(struct source *src, const char *path, char *err, size_t errlen)
 {
-	int len = dir ? snprintf(NULL, 0, "%s/%s", dir, file) : snprintf(NULL, 0, "%s", file);
+	size_t len = strlen(path);
 
-	if (len < 0 || len >= PATH_MAX)
-		return mc_fail(err, errlen, -ENAMETOOLONG, "sampler: path too long: %s/%s",
-			       dir ? dir : "", file);
-	src->path = malloc((size_t)len + 1);
+	if (len >= PATH_MAX)
+		return mc_fail(err, errlen, -ENAMETOOLONG, "sampler: path too long: %.64s...",
+			       path);
+	src->path = strdup(path);
 	if (!src->path)
 		return mc_fail(err, errlen, -ENOMEM, "sampler: out of memory");
-	if (dir)
-		(void)snprintf(src->path, (size_t)len + 1, "%s/%s", dir, file);
-	else
-		(void)snprintf(src->path, (size_t)len + 1, "%s", file);
 	return 0;
 }
 
 static int sources_init(struct mc_sampler *s, const struct mc_sampler_config *cfg, char *err,
 			size_t errlen)
 {
-	const char *dir = cfg->cgroup_dir;
-	const char *psi = cfg->psi_path ? cfg->psi_path
-			  : dir		? "memory.pressure"
-					: "/proc/pressure/memory";
-	int r;
-
-	r = source_init(&s->src[SRC_MEMINFO], NULL,
-			cfg->meminfo_path ? cfg->meminfo_path : "/proc/meminfo", err, errlen);
-	if (r == 0)
-		r = source_init(&s->src[SRC_STATUS], NULL,
-				cfg->proc_status_path ? cfg->proc_status_path
-						      : "/proc/self/status",
-				err, errlen);
-	if (r == 0 && dir)
-		r = source_init(&s->src[SRC_CG_CURRENT], dir, "memory.current", err, errlen);
-	if (r == 0 && dir)
-		r = source_init(&s->src[SRC_CG_MAX], dir, "memory.max", err, errlen);
-	if (r == 0)
-		r = source_init(&s->src[SRC_PSI], cfg->psi_path ? NULL : dir, psi, err, errlen);
-	return r;
+	return source_init(&s->src[SRC_MEMINFO],
+			   cfg->meminfo_path ? cfg->meminfo_path : "/proc/meminfo", err, errlen);
 }
 
 int mc_sampler_new(const struct mc_sampler_config *cfg, mc_sample_fn on_sample,
@@ -228,7 +194,6 @@ int mc_sampler_new(const struct mc_sampler_config *cfg, mc_sample_fn on_sample,
 		s->src[i].fd = -1;
 	s->interval_ms = cfg->interval_ms;
 	s->immediate = cfg->immediate;
-	s->stop_on_error = cfg->stop_on_error;
 	s->on_sample = on_sample;
 	s->on_error = on_error;
 	s->arg = arg;
@@ -279,18 +244,6 @@ int mc_sampler_start(struct mc_sampler *s)
 	if (r < 0)
 		return r;
 	s->running = true;
-	return 0;
-}
-
-int mc_sampler_stop(struct mc_sampler *s)
-{
-	struct itimerspec off = { { 0, 0 }, { 0, 0 } };
-
-	/* Disarming also zeroes the expiration count: nothing stays due. */
-	if (timerfd_settime(s->tfd, 0, &off, NULL) < 0)
-		return -errno;
-	s->arm_seq++;
-	s->running = false;
 	return 0;
 }
 
@@ -361,12 +314,9 @@ int mc_sampler_process(struct mc_sampler *s)
 	s->in_callback = true;
 	r = s->on_sample(s->arg, &sample);
 	s->in_callback = false;
-	if (r < 0) {
+	if (r < 0)
 		report(s, r, "on_sample");
-		if (s->stop_on_error)
-			return mc_sampler_stop(s);
-	}
-	/* Re-phase from now unless the callback stopped or re-armed us. */
+	/* Re-phase from now unless the callback re-armed us. */
 	if (late && s->running && seq == s->arm_seq) {
 		r = arm(s, s->interval_ms * 1000000);
 		if (r < 0) {

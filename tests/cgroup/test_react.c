@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The memory.high reaction state machine with a fake clock.  A tiny model
- * of the cgroup (frozen flag, memory.high) applies the actions, so each test
- * also proves that every path out of "frozen" thaws.
+ * of the cgroup (frozen flag, memory.high = max(base, raise) capped at
+ * max) applies the actions, so each test also proves that every path out
+ * of "frozen" thaws and that the raise never passes memory.max.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,8 +21,8 @@ struct world {
 	struct cg_react r;
 	struct cg_react_action a;
 	bool frozen;
-	uint64_t high, max;
-	unsigned freezes, thaws, requests, sets;
+	uint64_t base, high, max;
+	unsigned freezes, thaws, wants, raises;
 };
 
 static void apply(struct world *w)
@@ -36,12 +37,12 @@ static void apply(struct world *w)
 		w->frozen = false;
 		w->thaws++;
 	}
-	if (w->a.set_high) {
-		assert_true(w->a.new_high <= w->max);  /* D10: never above max */
-		w->high = w->a.new_high;
-		w->sets++;
+	if (w->a.raise_changed) {
+		assert_true(w->r.raised <= w->max);  /* D10: never above max */
+		w->raises++;
 	}
-	w->requests += w->a.request_upscale;
+	w->high = w->r.raised > w->base ? w->r.raised : w->base;
+	w->wants += w->a.want_memory;
 	/* While frozen there is always a deadline that leads to a thaw. */
 	if (w->frozen)
 		assert_true(w->a.has_deadline);
@@ -54,7 +55,7 @@ static void setup_world(struct world *w, uint64_t high, uint64_t max)
 	memset(w, 0, sizeof(*w));
 	cg_react_config_default(&cfg);
 	cg_react_init(&w->r, &cfg);
-	w->high = high;
+	w->base = w->high = high;
 	w->max = max;
 }
 
@@ -66,7 +67,7 @@ static void event(struct world *w, uint64_t now)
 
 static void timer(struct world *w, uint64_t now)
 {
-	cg_react_on_timer(&w->r, now, &w->a);
+	cg_react_on_timer(&w->r, now, w->base, &w->a);
 	apply(w);
 }
 
@@ -76,14 +77,13 @@ static void upscale(struct world *w, uint64_t now)
 	apply(w);
 }
 
-/* First event at 0 freezes; nothing arrives; the deadline at 20 thaws.
- * Leaves the machine waiting for an upscale, between freezes. */
+/* First event at 0 freezes; nothing arrives; the deadline at 20 thaws. */
 static void timed_out_freeze(struct world *w)
 {
 	event(w, 0);
-	assert_true(w->a.freeze && w->a.request_upscale);
+	assert_true(w->a.freeze && w->a.want_memory);
 	timer(w, 20);
-	assert_true(w->a.thaw && w->r.waiting && !w->frozen);
+	assert_true(w->a.thaw && !w->frozen);
 }
 
 static void test_defaults(void **state)
@@ -96,7 +96,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.min_freeze_interval_ms, 1000);
 	assert_true(c.memory_high_step == 10 * MIB);
 	assert_int_equal(c.memory_high_step_interval_ms, 25);
-	assert_int_equal(c.upscale_retry_ms, 2000);
+	assert_int_equal(c.relax_after_ms, 1000);
 }
 
 static void test_freeze_coalesce_thaw_at_deadline(void **state)
@@ -106,13 +106,13 @@ static void test_freeze_coalesce_thaw_at_deadline(void **state)
 	(void)state;
 	setup_world(&w, 900 * MIB, 1000 * MIB);
 	event(&w, 1000);
-	assert_true(w.a.freeze && w.a.request_upscale && !w.a.thaw && !w.a.set_high);
+	assert_true(w.a.freeze && w.a.want_memory && !w.a.thaw && !w.a.raise_changed);
 	assert_true(w.a.has_deadline);
 	assert_int_equal(w.a.deadline_ms, 1020);
-	/* Events while frozen coalesce: no new freeze, no new request. */
+	/* Events while frozen coalesce: no new freeze, no raise. */
 	event(&w, 1005);
 	event(&w, 1010);
-	assert_false(w.a.freeze || w.a.request_upscale || w.a.set_high);
+	assert_false(w.a.freeze || w.a.raise_changed);
 	assert_int_equal(w.a.deadline_ms, 1020);
 	/* An early timer changes nothing. */
 	timer(&w, 1019);
@@ -121,9 +121,8 @@ static void test_freeze_coalesce_thaw_at_deadline(void **state)
 	timer(&w, 1020);
 	assert_true(w.a.thaw);
 	assert_false(w.frozen);
-	assert_true(w.r.waiting);   /* still waiting for the upscale */
 	assert_int_equal(w.freezes, 1);
-	assert_int_equal(w.requests, 1);
+	assert_int_equal(w.wants, 3); /* every event wants: the caller's gate decides */
 }
 
 static void test_early_thaw_on_upscale(void **state)
@@ -132,14 +131,12 @@ static void test_early_thaw_on_upscale(void **state)
 
 	(void)state;
 	setup_world(&w, 900 * MIB, 1000 * MIB);
-	event(&w, 500);
-	upscale(&w, 505);
+	event(&w, 5);
+	assert_true(w.a.freeze);
+	upscale(&w, 7);
 	assert_true(w.a.thaw);
-	assert_false(w.a.has_deadline);
-	assert_false(w.frozen || w.r.waiting);
-	/* The old deadline is gone: the timer does nothing. */
-	timer(&w, 520);
-	assert_false(w.a.thaw || w.a.freeze || w.a.set_high);
+	upscale(&w, 8); /* nothing frozen: nothing to do */
+	assert_false(w.a.thaw);
 }
 
 static void test_rate_limit_between_freezes(void **state)
@@ -147,123 +144,56 @@ static void test_rate_limit_between_freezes(void **state)
 	struct world w;
 
 	(void)state;
-	setup_world(&w, 900 * MIB, 1000 * MIB);
-	event(&w, 0);
-	upscale(&w, 10);            /* thawed at 10, not waiting */
-	/* Within 1 s of the thaw: ask again, do not freeze. */
-	event(&w, 500);
+	setup_world(&w, 900 * MIB, 2000 * MIB);
+	timed_out_freeze(&w);
+	event(&w, 500); /* within 1 s of the thaw: raise, no freeze */
 	assert_false(w.a.freeze);
-	assert_true(w.a.request_upscale);
-	assert_true(w.r.waiting);
-	upscale(&w, 600);
-	event(&w, 1009);
+	assert_true(w.a.raise_changed);
+	event(&w, 1019);
 	assert_false(w.a.freeze);
-	/* 1000 ms after the thaw (not after the freeze) a freeze is allowed. */
-	upscale(&w, 1009);
-	event(&w, 1010);
-	assert_true(w.a.freeze && w.a.request_upscale);
-	timer(&w, 1030);
-	assert_true(w.a.thaw);
+	event(&w, 1020); /* 1 s after the thaw */
+	assert_true(w.a.freeze);
 	assert_int_equal(w.freezes, 2);
 }
 
 static void test_stepwise_raise_cadence_and_cap(void **state)
 {
 	struct world w;
-	uint64_t t;
 
 	(void)state;
-	setup_world(&w, 900 * MIB, 925 * MIB);
+	setup_world(&w, 900 * MIB, 935 * MIB);
 	timed_out_freeze(&w);
 	event(&w, 30);
-	assert_true(w.a.set_high);
 	assert_true(w.high == 910 * MIB);
-	assert_false(w.a.request_upscale);   /* retry not due yet */
-	/* Within 25 ms of the step: nothing. */
-	event(&w, 40);
-	event(&w, 54);
-	assert_false(w.a.set_high);
+	event(&w, 40); /* within 25 ms of the last step: no step */
+	assert_false(w.a.raise_changed);
 	event(&w, 55);
-	assert_true(w.a.set_high);
 	assert_true(w.high == 920 * MIB);
-	/* Next step would be 930 MiB: capped at memory.max. */
 	event(&w, 80);
-	assert_true(w.a.set_high);
-	assert_true(w.high == 925 * MIB);
-	/* At max: no more writes, whatever the cadence. */
-	for (t = 105; t < 1000; t += 25) {
-		event(&w, t);
-		assert_false(w.a.set_high || w.a.freeze);
-	}
-	assert_int_equal(w.sets, 3);
+	assert_true(w.high == 930 * MIB);
+	event(&w, 105);
+	assert_true(w.high == 935 * MIB); /* capped at memory.max */
+	event(&w, 130);
+	assert_false(w.a.raise_changed);
+	assert_true(w.high == 935 * MIB);
 }
 
-static void test_raise_needs_finite_high(void **state)
+static void test_raise_needs_room_below_max(void **state)
 {
 	struct world w;
 
 	(void)state;
+	setup_world(&w, 1000 * MIB, 1000 * MIB);
+	timed_out_freeze(&w);
+	event(&w, 30);
+	assert_false(w.a.raise_changed);
 	setup_world(&w, CG_UNLIMITED, CG_UNLIMITED);
 	timed_out_freeze(&w);
-	event(&w, 100);
-	assert_false(w.a.set_high);
-	/* Unlimited max: the raise is uncapped but saturates. */
-	setup_world(&w, 900 * MIB, CG_UNLIMITED);
-	timed_out_freeze(&w);
-	event(&w, 100);
-	assert_true(w.a.set_high && w.high == 910 * MIB);
+	event(&w, 30);
+	assert_false(w.a.raise_changed);
 }
 
-static void test_rerequest_after_retry(void **state)
-{
-	struct world w;
-
-	(void)state;
-	setup_world(&w, 100 * MIB, 10000 * MIB);
-	event(&w, 0);
-	assert_int_equal(w.requests, 1);
-	timer(&w, 20);
-	event(&w, 500);             /* between freezes: raise only, the ask is open */
-	assert_false(w.a.request_upscale);
-	/* 1 s after the thaw a freeze is allowed, but the ask is only 1020 ms old. */
-	event(&w, 1020);
-	assert_true(w.a.freeze);
-	assert_false(w.a.request_upscale);
-	timer(&w, 1040);
-	/* Next freeze at 2040: 2 s since the ask, so ask again (D9). */
-	event(&w, 2040);
-	assert_true(w.a.freeze && w.a.request_upscale);
-	timer(&w, 2060);
-	event(&w, 3060);
-	assert_true(w.a.freeze);
-	assert_false(w.a.request_upscale);
-	timer(&w, 3080);
-	event(&w, 4080);
-	assert_true(w.a.freeze && w.a.request_upscale);
-	assert_int_equal(w.requests, 3);
-	timer(&w, 4100);
-	assert_false(w.frozen);
-}
-
-static void test_rerequest_without_freeze(void **state)
-{
-	struct world w;
-	struct cg_react_config cfg;
-
-	(void)state;
-	setup_world(&w, 100 * MIB, 10000 * MIB);
-	cg_react_config_default(&cfg);
-	cfg.min_freeze_interval_ms = 60000;   /* only the raise path runs */
-	cg_react_init(&w.r, &cfg);
-	timed_out_freeze(&w);
-	for (uint64_t t = 25; t <= 4100; t += 25)
-		event(&w, t);
-	/* Asked at 0, then again at 2000 and 4000. */
-	assert_int_equal(w.requests, 3);
-	assert_int_equal(w.freezes, 1);
-}
-
-static void test_upscale_resets_everything(void **state)
+static void test_upscale_keeps_the_raise_until_the_base_catches_up(void **state)
 {
 	struct world w;
 
@@ -271,30 +201,18 @@ static void test_upscale_resets_everything(void **state)
 	setup_world(&w, 900 * MIB, 2000 * MIB);
 	timed_out_freeze(&w);
 	event(&w, 30);
-	assert_true(w.r.raised && w.r.waiting);
-	upscale(&w, 40);
-	assert_false(w.a.thaw);     /* was not frozen */
-	assert_false(w.r.raised || w.r.waiting || w.r.frozen);
-	assert_false(w.a.has_deadline);  /* nothing to lower: the limits were rewritten */
-	/* Next event (within the freeze interval) asks again rather than raising. */
-	event(&w, 100);
-	assert_true(w.a.request_upscale && !w.a.set_high && !w.a.freeze);
-}
-
-static void test_upscale_with_nothing_pending(void **state)
-{
-	struct world w;
-
-	(void)state;
-	setup_world(&w, 900 * MIB, 1000 * MIB);
-	upscale(&w, 5);
-	assert_false(w.a.thaw || w.a.freeze || w.a.request_upscale || w.a.set_high);
-	assert_false(w.a.has_deadline);
-	/* The first event still freezes (never frozen before). */
-	event(&w, 6);
-	assert_true(w.a.freeze);
-	upscale(&w, 7);
-	assert_true(w.a.thaw);
+	event(&w, 55);
+	assert_true(w.high == 920 * MIB);
+	upscale(&w, 60);
+	/* The granted memory has not arrived: the floor stays. */
+	assert_true(w.r.raised == 920 * MIB);
+	assert_false(cg_react_on_base(&w.r, 910 * MIB));
+	assert_true(w.r.raised == 920 * MIB);
+	/* MemTotal grew: the computed memory.high passed the floor. */
+	assert_true(cg_react_on_base(&w.r, 1500 * MIB));
+	assert_true(w.r.raised == 0);
+	timer(&w, 5000);
+	assert_false(w.a.raise_changed || w.a.has_deadline);
 }
 
 static void test_lower_back_after_pressure(void **state)
@@ -311,16 +229,16 @@ static void test_lower_back_after_pressure(void **state)
 	assert_true(w.a.has_deadline);
 	assert_int_equal(w.a.deadline_ms, 1105);  /* 1 s after the last event */
 	timer(&w, 1000);
-	assert_false(w.a.set_high);
+	assert_false(w.a.raise_changed);
 	timer(&w, 1105);
-	assert_true(w.a.set_high && w.high == 930 * MIB);
+	assert_true(w.a.raise_changed && w.high == 930 * MIB);
 	assert_int_equal(w.a.deadline_ms, 1130);
 	timer(&w, 1110);
-	assert_false(w.a.set_high);        /* step cadence holds when lowering too */
+	assert_false(w.a.raise_changed);   /* step cadence holds when lowering too */
 	for (t = 1130; w.a.has_deadline && t < 5000; t += 25)
 		timer(&w, t);
 	assert_true(w.high == 900 * MIB);  /* back to the computed value, not below */
-	assert_false(w.r.raised);
+	assert_true(w.r.raised == 0);
 	assert_false(w.a.has_deadline);
 }
 
@@ -338,9 +256,8 @@ static void test_lower_interrupted_by_pressure(void **state)
 	event(&w, 1060);                    /* pressure again: freeze allowed */
 	assert_true(w.a.freeze);
 	timer(&w, 1080);
-	event(&w, 1090);                    /* raise from the value read */
-	assert_true(w.a.set_high && w.high == 920 * MIB);
-	/* The base stays the value before the first raise. */
+	event(&w, 1090);                    /* raise from the value the file holds */
+	assert_true(w.a.raise_changed && w.high == 920 * MIB);
 	for (uint64_t t = 2090; w.a.has_deadline && t < 9000; t += 25)
 		timer(&w, t);
 	assert_true(w.high == 900 * MIB);
@@ -354,7 +271,7 @@ static void test_thaw_failure_retried(void **state)
 	setup_world(&w, 900 * MIB, 1000 * MIB);
 	timed_out_freeze(&w);
 	assert_true(w.a.thaw);
-	/* The caller's cg_thaw failed: the cgroup is still frozen. */
+	/* The caller's thaw failed: the cgroup is still frozen. */
 	w.frozen = true;
 	cg_react_on_thaw_failed(&w.r, 20, &w.a);
 	apply(&w);
@@ -366,7 +283,7 @@ static void test_thaw_failure_retried(void **state)
 	assert_false(w.frozen);
 }
 
-static void test_limits_written_forgets_raise(void **state)
+static void test_drop_raise(void **state)
 {
 	struct world w;
 
@@ -374,10 +291,10 @@ static void test_limits_written_forgets_raise(void **state)
 	setup_world(&w, 900 * MIB, 2000 * MIB);
 	timed_out_freeze(&w);
 	event(&w, 30);
-	assert_true(w.r.raised);
-	cg_react_on_limits_written(&w.r);
+	assert_true(w.r.raised != 0);
+	cg_react_drop_raise(&w.r);
 	timer(&w, 5000);
-	assert_false(w.a.set_high || w.a.has_deadline);
+	assert_false(w.a.raise_changed || w.a.has_deadline);
 }
 
 int main(void)
@@ -388,15 +305,12 @@ int main(void)
 		cmocka_unit_test(test_early_thaw_on_upscale),
 		cmocka_unit_test(test_rate_limit_between_freezes),
 		cmocka_unit_test(test_stepwise_raise_cadence_and_cap),
-		cmocka_unit_test(test_raise_needs_finite_high),
-		cmocka_unit_test(test_rerequest_after_retry),
-		cmocka_unit_test(test_rerequest_without_freeze),
-		cmocka_unit_test(test_upscale_resets_everything),
-		cmocka_unit_test(test_upscale_with_nothing_pending),
+		cmocka_unit_test(test_raise_needs_room_below_max),
+		cmocka_unit_test(test_upscale_keeps_the_raise_until_the_base_catches_up),
 		cmocka_unit_test(test_lower_back_after_pressure),
 		cmocka_unit_test(test_lower_interrupted_by_pressure),
 		cmocka_unit_test(test_thaw_failure_retried),
-		cmocka_unit_test(test_limits_written_forgets_raise),
+		cmocka_unit_test(test_drop_raise),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,7 +41,7 @@ target_table() {
 	cat <<EOF
 proto_decode 4096 $(echo $agent_proto)
 proto_text 512 $(echo $agent_proto)
-cgroup_parse 4200 cgroup/cgparse.c memctl/parse.c
+cgroup_parse 4200 cgroup/cgparse.c
 memctl_parse 4096 memctl/parse.c
 config 8192 $(echo $config)
 http 4096 $(echo $http $agent_proto)

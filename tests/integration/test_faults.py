@@ -514,7 +514,7 @@ class MeminfoFaultTest(FaultTest):
         time.sleep(0.2)
         self.assert_alive(d)
         self.assertEqual(self.limits(), (None, None), "nothing written without a size")
-        self.assert_logged(d, "cannot read MemTotal yet; limits wait for it")
+        self.assert_logged(d, "cannot read the meminfo file")
         self.meminfo = Meminfo(self.meminfo.path, self.MEM_TOTAL)
         self.assertGreater(self.settled_limits(what="limits once readable")[1], 0)
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The sampler against real /proc files and a temporary cgroup-like
- * directory, driven by a tiny epoll loop: fields and their OK flags,
- * in-place rewrites, coalescing of missed ticks, the immediate option, the
+ * The sampler against the real /proc/meminfo and temporary meminfo files,
+ * driven by a tiny epoll loop: MemTotal and its error, in-place rewrites
+ * and replacements, coalescing of missed ticks, the immediate option, the
  * error hook, and files that are missing or hold garbage.
  */
 #include <errno.h>
@@ -24,8 +24,6 @@
 #include "testutil.h"
 
 #define MAX_CALLS 256
-#define PSI_TEXT "some avg10=1.25 avg60=0.50 avg300=0.10 total=4242\n" \
-		 "full avg10=0.75 avg60=0.25 avg300=0.05 total=2121\n"
 
 struct rec {
 	size_t calls;
@@ -33,7 +31,7 @@ struct rec {
 	struct mc_sample last;
 	unsigned sleep_first_ms;    /* the first callback takes this long */
 	int ret;                    /* what the callback returns */
-	size_t stop_at;             /* calls after which the callback stops it */
+	size_t rearm_at;            /* calls after which the callback sets 500 ms */
 	size_t done_at;             /* the loop ends after this many calls */
 	struct mc_sampler *sampler;
 	const char *rewrite_path;   /* first callback rewrites this file */
@@ -95,8 +93,8 @@ static int on_sample(void *arg, const struct mc_sample *s)
 		sleep_ms(r->sleep_first_ms);
 	if (r->calls == 1 && r->rewrite_path)
 		put_file(r->rewrite_path, r->rewrite_text);
-	if (r->stop_at && r->calls == r->stop_at)
-		assert_int_equal(mc_sampler_stop(r->sampler), 0);
+	if (r->rearm_at && r->calls == r->rearm_at)
+		assert_int_equal(mc_sampler_set_interval(r->sampler, 500), 0);
 	return r->ret;
 }
 
@@ -148,42 +146,7 @@ static struct mc_sampler *run_new(const struct mc_sampler_config *cfg, struct re
 	return s;
 }
 
-static void write_cgroup(void)
-{
-	put_file("memory.current", "12345678\n");
-	put_file("memory.max", "max\n");
-	put_file("memory.pressure", PSI_TEXT);
-}
-
-static void test_real_proc_and_cgroup_dir(void **state)
-{
-	struct mc_sampler_config cfg = { .cgroup_dir = tmpdir, .interval_ms = 100 };
-	struct rec r = { 0 };
-	struct mc_sample smp;
-	struct mc_sampler *s;
-
-	(void)state;
-	write_cgroup();
-	s = new_sampler(&cfg, &r);
-	assert_int_equal(mc_sampler_read(s, &smp), 0);
-	assert_true(smp.mem.mem_total_ok && smp.mem.mem_available_ok);
-	assert_true(smp.mem.mem_total > 0 && smp.mem.mem_available <= smp.mem.mem_total);
-	assert_true(smp.rss_ok && smp.rss > 0);
-	assert_true(smp.cg_current_ok && smp.cg_current == 12345678);
-	assert_true(smp.cg_max_ok && smp.cg_max == 0); /* "max" = unlimited */
-	assert_true(smp.psi.some_avg10_ok && smp.psi.full_total_ok);
-	assert_near(smp.psi.some_avg10, 1.25, 1e-12);
-	assert_true(smp.psi.some_total == 4242 && smp.psi.full_total == 2121);
-	assert_true(smp.ts_ms > 0 && smp.missed == 0);
-	/* The files stay open: a rewrite shows on the next read. */
-	put_file("memory.max", "1073741824\n");
-	assert_int_equal(mc_sampler_read(s, &smp), 0);
-	assert_true(smp.cg_max_ok && smp.cg_max == 1073741824);
-	assert_int_equal(r.calls, 0); /* a one-shot read calls nothing */
-	mc_sampler_free(s);
-}
-
-static void test_no_cgroup_system_psi(void **state)
+static void test_real_meminfo(void **state)
 {
 	struct mc_sampler_config cfg = { .interval_ms = 100 };
 	struct rec r = { 0 };
@@ -192,16 +155,12 @@ static void test_no_cgroup_system_psi(void **state)
 
 	(void)state;
 	s = new_sampler(&cfg, &r);
-	mc_sampler_read(s, &smp);
-	assert_false(smp.cg_current_ok || smp.cg_max_ok);
-	assert_true(smp.cg_current == 0 && smp.cg_max == 0);
-	assert_true(smp.mem.mem_total_ok && smp.rss_ok);
-	if (access("/proc/pressure/memory", R_OK) == 0) {
-		assert_true(smp.psi.some_total_ok && smp.psi.full_avg10_ok);
-	} else {
-		print_message("no /proc/pressure/memory (PSI off): its fields must not be OK\n");
-		assert_false(smp.psi.some_total_ok);
-	}
+	assert_int_equal(mc_sampler_read(s, &smp), 0);
+	assert_true(smp.meminfo_read);
+	assert_int_equal(smp.mem_total_err, 0);
+	assert_true(smp.mem_total > 0);
+	assert_true(smp.ts_ms > 0 && smp.missed == 0);
+	assert_int_equal(r.calls, 0); /* a one-shot read calls nothing */
 	mc_sampler_free(s);
 }
 
@@ -218,8 +177,8 @@ static void test_rewrite_meminfo_in_place(void **state)
 	cfg.meminfo_path = tmp_path(path, sizeof(path), "meminfo");
 	s = run_new(&cfg, &r, 1000);
 	assert_int_equal(r.calls, 2);
-	assert_true(r.last.mem.mem_total_ok && r.last.mem.mem_total == 2000 * 1024);
-	assert_true(r.last.mem.mem_available == 1500 * 1024);
+	assert_int_equal(r.last.mem_total_err, 0);
+	assert_true(r.last.mem_total == 2000 * 1024);
 	mc_sampler_free(s);
 }
 
@@ -304,35 +263,20 @@ static void test_error_hook(void **state)
 	assert_true(mc_sampler_running(s));
 	mc_sampler_free(s);
 
-	/* Stops on the first error when asked to. */
-	cfg.stop_on_error = true;
-	r = (struct rec){ .ret = -EPIPE };
-	s = run_new(&cfg, &r, 150);
-	assert_int_equal(r.calls, 1);
-	assert_int_equal(r.errors, 1);
-	assert_int_equal(r.last_err, -EPIPE);
-	assert_false(mc_sampler_running(s));
-	/* And can be started again. */
-	r.done_at = 2;
-	assert_int_equal(mc_sampler_start(s), 0);
-	run_loop(s, &r, 1000);
-	assert_int_equal(r.calls, 2);
-	mc_sampler_free(s);
 }
 
-static void test_stop_and_interval_inside_callback(void **state)
+static void test_interval_inside_callback(void **state)
 {
 	struct mc_sampler_config cfg = { .interval_ms = 10, .immediate = true };
-	struct rec r = { .stop_at = 2 };
+	struct rec r = { .rearm_at = 2 };
 	struct mc_sampler *s;
 
 	(void)state;
-	s = run_new(&cfg, &r, 150);
+	/* A longer interval set inside the callback takes effect from now. */
+	s = run_new(&cfg, &r, 300);
 	assert_int_equal(r.calls, 2);
-	assert_false(mc_sampler_running(s));
+	assert_true(mc_sampler_running(s));
 	assert_int_equal(r.errors, 0);
-
-	/* A longer interval takes effect from now. */
 	r = (struct rec){ .sampler = s };
 	assert_int_equal(mc_sampler_start(s), 0);
 	assert_int_equal(mc_sampler_set_interval(s, 500), 0);
@@ -345,7 +289,7 @@ static void test_stop_and_interval_inside_callback(void **state)
 
 static void test_missing_and_garbage_files(void **state)
 {
-	char meminfo[128], status[128], dir[128];
+	char meminfo[128];
 	struct mc_sampler_config cfg = { .interval_ms = 100 };
 	struct rec r = { 0 };
 	struct mc_sample smp;
@@ -353,42 +297,59 @@ static void test_missing_and_garbage_files(void **state)
 
 	(void)state;
 	cfg.meminfo_path = tmp_path(meminfo, sizeof(meminfo), "late-meminfo");
-	cfg.proc_status_path = tmp_path(status, sizeof(status), "no-status");
-	cfg.cgroup_dir = tmp_path(dir, sizeof(dir), "no-such-cgroup");
 	s = new_sampler(&cfg, &r);
 	mc_sampler_read(s, &smp);
-	assert_false(smp.mem.mem_total_ok || smp.mem.mem_available_ok || smp.rss_ok);
-	assert_false(smp.cg_current_ok || smp.cg_max_ok);
-	assert_false(smp.psi.some_avg10_ok || smp.psi.some_total_ok);
-	assert_false(smp.psi.full_avg10_ok || smp.psi.full_total_ok);
-	assert_true(smp.mem.mem_total == 0 && smp.rss == 0 && smp.cg_current == 0);
+	assert_false(smp.meminfo_read);
+	assert_int_equal(smp.mem_total_err, -ENOENT);
+	assert_true(smp.mem_total == 0);
 
 	/* A file that appears is picked up, but only at the low retry rate. */
 	put_file("late-meminfo", "MemTotal: 8 kB\nMemAvailable: 4 kB\n");
 	mc_sampler_read(s, &smp);
-	assert_false(smp.mem.mem_total_ok);
+	assert_false(smp.meminfo_read);
 	sleep_ms(MC_SAMPLER_REOPEN_MS + 20);
 	mc_sampler_read(s, &smp);
-	assert_true(smp.mem.mem_total_ok && smp.mem.mem_total == 8192);
+	assert_true(smp.meminfo_read);
+	assert_int_equal(smp.mem_total_err, 0);
+	assert_true(smp.mem_total == 8192);
 
-	/* Garbage, torn and empty contents are not OK, and are no crash. */
-	put_file("late-meminfo", "MemTotal: 8 kB\nMemAvailable: 4");
+	/* No MemTotal line, torn or empty contents: the parser's error, read
+	 * true — the caller can tell "no file" from "bad file". */
+	put_file("late-meminfo", "MemFree: 8 kB\n");
 	mc_sampler_read(s, &smp);
-	assert_true(smp.mem.mem_total_ok && !smp.mem.mem_available_ok);
+	assert_true(smp.meminfo_read);
+	assert_int_equal(smp.mem_total_err, -ENOENT);
+	put_file("late-meminfo", "MemTotal: 8");
+	mc_sampler_read(s, &smp);
+	assert_int_equal(smp.mem_total_err, -EINVAL);
+	assert_true(smp.mem_total == 0);
 	put_file("late-meminfo", "");
 	mc_sampler_read(s, &smp);
-	assert_false(smp.mem.mem_total_ok || smp.mem.mem_available_ok);
+	assert_int_equal(smp.mem_total_err, -ENOENT);
 	mc_sampler_free(s);
+}
 
-	cfg = (struct mc_sampler_config){ .interval_ms = 100, .cgroup_dir = tmpdir };
-	put_file("memory.current", "12 34\n");
-	put_file("memory.max", "\x01\x02garbage");
-	put_file("memory.pressure", "some avg10=1.00 avg60=0.00 avg300=0.00 total=5\nfull avg");
+/* Replaced by rename (the usual atomic update): the new inode is read
+ * within the reopen period. */
+static void test_meminfo_replaced(void **state)
+{
+	char path[128], tmp[128];
+	struct mc_sampler_config cfg = { .interval_ms = 100 };
+	struct rec r = { 0 };
+	struct mc_sample smp;
+	struct mc_sampler *s;
+
+	(void)state;
+	put_file("meminfo", "MemTotal: 1000 kB\n");
+	cfg.meminfo_path = tmp_path(path, sizeof(path), "meminfo");
 	s = new_sampler(&cfg, &r);
 	mc_sampler_read(s, &smp);
-	assert_false(smp.cg_current_ok || smp.cg_max_ok);
-	assert_true(smp.psi.some_total_ok && smp.psi.some_total == 5);
-	assert_false(smp.psi.full_total_ok || smp.psi.full_avg10_ok);
+	assert_true(smp.mem_total == 1000 * 1024);
+	put_file("meminfo.new", "MemTotal: 3000 kB\n");
+	assert_int_equal(rename(tmp_path(tmp, sizeof(tmp), "meminfo.new"), path), 0);
+	sleep_ms(MC_SAMPLER_REOPEN_MS + 20);
+	mc_sampler_read(s, &smp);
+	assert_true(smp.mem_total == 3000 * 1024);
 	mc_sampler_free(s);
 }
 
@@ -411,7 +372,7 @@ static void test_config_errors(void **state)
 	memset(longdir, 'a', sizeof(longdir) - 1);
 	longdir[0] = '/';
 	longdir[sizeof(longdir) - 1] = '\0';
-	cfg.cgroup_dir = longdir;
+	cfg.meminfo_path = longdir;
 	err[0] = '\0';
 	assert_int_equal(mc_sampler_new(&cfg, on_sample, NULL, NULL, &s, err, sizeof(err)),
 			 -ENAMETOOLONG);
@@ -429,8 +390,7 @@ static int make_tmpdir(void **state)
 
 static int remove_tmpdir(void **state)
 {
-	static const char *const names[] = { "memory.current", "memory.max", "memory.pressure",
-					     "meminfo", "late-meminfo" };
+	static const char *const names[] = { "meminfo", "meminfo.new", "late-meminfo" };
 	char path[128];
 
 	(void)state;
@@ -444,13 +404,13 @@ static int remove_tmpdir(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_real_proc_and_cgroup_dir),
-		cmocka_unit_test(test_no_cgroup_system_psi),
+		cmocka_unit_test(test_real_meminfo),
+		cmocka_unit_test(test_meminfo_replaced),
 		cmocka_unit_test(test_rewrite_meminfo_in_place),
 		cmocka_unit_test(test_coalescing),
 		cmocka_unit_test(test_immediate),
 		cmocka_unit_test(test_error_hook),
-		cmocka_unit_test(test_stop_and_interval_inside_callback),
+		cmocka_unit_test(test_interval_inside_callback),
 		cmocka_unit_test(test_missing_and_garbage_files),
 		cmocka_unit_test(test_config_errors),
 	};

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* plan.c over every row of tests/vectors/memory-limits.json: start-up,
- * /upscale and /downscale limits, cache sizes and exact response bodies. */
+/* The pure planner: every row of tests/vectors/memory-limits.json
+ * (start-up, /upscale and /downscale limits, cache sizes and exact
+ * response bodies), then the rules we add: the hold, the shrink test
+ * against the limits in force, the extra downscale checks, the need for
+ * memory and the back-off of asks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,7 +67,7 @@ static void check_limits(json_t *row, const struct config *cfg, uint64_t basis, 
 
 	if (!cfg->cgroup.enabled)
 		return;
-	plan_limits(cfg, basis, cache, &max, &high);
+	plan_base_limits(cfg, basis, cfg->filecache.enabled ? cache : 0, &max, &high);
 	assert_int_equal(max, u64(row, "expectMemoryMaxBytes"));
 	assert_int_equal(high, u64(row, "expectMemoryHighBytes"));
 }
@@ -107,13 +110,14 @@ static void run_upscale(json_t *row, const struct config *cfg)
 
 static void run_downscale(json_t *row, const struct config *cfg)
 {
-	struct downscale_plan p;
+	struct plan_downscale p;
+	struct plan_state st = { .cache.cap = UINT64_MAX };
 	struct ap_downscale_result res = { 0 };
 	uint64_t vm = u64(row, "agentMemoryBytes");
 	json_t *cur = json_object_get(row, "memoryCurrentBytes");
 	char *body;
 
-	plan_downscale(cfg, vm, cur ? (uint64_t)json_integer_value(cur) : 0, 0, &p);
+	plan_downscale(cfg, &st, vm, cur ? (uint64_t)json_integer_value(cur) : 0, &p);
 	res.ok = p.ok;
 	if (!cfg->cgroup.enabled && !cfg->filecache.enabled) {
 		snprintf(res.status, sizeof(res.status),
@@ -123,7 +127,7 @@ static void run_downscale(json_t *row, const struct config *cfg)
 		uint64_t max, high;
 
 		check_cache(row, cfg, cache);
-		plan_limits(cfg, p.basis, cache, &max, &high);
+		plan_base_limits(cfg, p.basis, cache, &max, &high);
 		check_limits(row, cfg, p.basis, cache);
 		assert_int_equal(plan_accept_status(res.status, sizeof(res.status),
 						    cfg->filecache.enabled, cache,
@@ -186,15 +190,16 @@ static void test_basis_waits_for_memory(void **state)
 static void test_downscale_garbage_current_refused(void **state)
 {
 	struct config cfg;
-	struct downscale_plan p;
+	struct plan_downscale p;
+	struct plan_state st = { .cache.cap = UINT64_MAX };
 
 	(void)state;
 	config_defaults(&cfg);
 	cfg.cgroup.enabled = true;
-	plan_downscale(&cfg, 2048 * MiB, UINT64_MAX, 0, &p);
+	plan_downscale(&cfg, &st, 2048 * MiB, UINT64_MAX, &p);
 	assert_false(p.ok);
 	assert_non_null(strstr(p.status, "Calculated memory.high too low"));
-	plan_downscale(&cfg, 0, 0, 0, &p);
+	plan_downscale(&cfg, &st, 0, 0, &p);
 	assert_false(p.ok);
 }
 
@@ -214,6 +219,227 @@ static void test_buffers_fit(void **state)
 	assert_non_null(strstr(why, "sys_buffer"));
 }
 
+
+/* A cgroup-only config with round numbers: oom 100 MiB, buffer 100 MiB,
+ * sys 100 MiB. */
+static void cgroup_only(struct config *cfg)
+{
+	config_defaults(cfg);
+	cfg->cgroup.enabled = true;
+	cfg->filecache.enabled = false;
+}
+
+static void test_limits_saturate_and_refuse(void **state)
+{
+	struct config cfg;
+	struct plan_state st = { .cache.cap = UINT64_MAX };
+	struct plan_limits p;
+	uint64_t max, high;
+
+	(void)state;
+	cgroup_only(&cfg);
+	plan_base_limits(&cfg, 150 * MiB, 0, &max, &high);
+	assert_int_equal(max, 150 * MiB);
+	assert_int_equal(high, 50 * MiB);
+	plan_base_limits(&cfg, 1024 * MiB, 2048 * MiB, &max, &high); /* cache > basis */
+	assert_int_equal(max, 0);
+	assert_int_equal(high, 0);
+	/* Nothing known: no limits at all (never memory.max = 0). */
+	plan_limits(&cfg, &st, &p);
+	assert_false(p.ok);
+	/* A basis smaller than the buffers is refused with the component. */
+	st.mem_total = 150 * MiB;
+	plan_limits(&cfg, &st, &p);
+	assert_false(p.ok);
+	assert_non_null(strstr(p.why, "memory_high_buffer"));
+	st.mem_total = 4096 * MiB;
+	plan_limits(&cfg, &st, &p);
+	assert_true(p.ok);
+	assert_int_equal(p.max, 4096 * MiB);
+	assert_int_equal(p.high, 3996 * MiB);
+	assert_false(p.held);
+}
+
+static void test_raise_is_a_floor_capped_at_max(void **state)
+{
+	struct config cfg;
+	struct plan_state st = { .cache.cap = UINT64_MAX, .mem_total = 4096 * MiB };
+	struct plan_limits p;
+
+	(void)state;
+	cgroup_only(&cfg);
+	st.raise_high = 4020 * MiB;
+	plan_limits(&cfg, &st, &p);
+	assert_int_equal(p.high, 4020 * MiB);
+	assert_int_equal(p.base_high, 3996 * MiB);
+	st.raise_high = 5000 * MiB; /* never above memory.max */
+	plan_limits(&cfg, &st, &p);
+	assert_int_equal(p.high, p.max);
+	st.raise_high = 1000 * MiB; /* below the computed value: no effect */
+	plan_limits(&cfg, &st, &p);
+	assert_int_equal(p.high, 3996 * MiB);
+}
+
+static void test_hold_never_lowers_into_the_workload(void **state)
+{
+	struct config cfg;
+	struct plan_state st = { .cache.cap = UINT64_MAX, .mem_total = 2048 * MiB };
+	struct plan_limits p;
+
+	(void)state;
+	cgroup_only(&cfg);
+	/* Written for 4 GiB; MemTotal dropped to 2 GiB; the workload uses
+	 * 3000 MiB: memory.high stops at 3100 MiB, max 100 MiB above. */
+	st.written = true;
+	st.written_max = 4096 * MiB;
+	st.written_high = 3996 * MiB;
+	st.current = 3000 * MiB;
+	plan_limits(&cfg, &st, &p);
+	assert_true(p.ok && p.held);
+	assert_int_equal(p.high, 3100 * MiB);
+	assert_int_equal(p.max, 3200 * MiB);
+	assert_int_equal(p.base_high, 1948 * MiB);
+	/* Usage fell: lower all the way. */
+	st.written_max = p.max;
+	st.written_high = p.high;
+	st.current = 500 * MiB;
+	plan_limits(&cfg, &st, &p);
+	assert_false(p.held);
+	assert_int_equal(p.high, 1948 * MiB);
+	assert_int_equal(p.max, 2048 * MiB);
+	/* Workload already above what is written: nothing is lowered. */
+	st.written_max = 2048 * MiB;
+	st.written_high = 1948 * MiB;
+	st.mem_total = 1024 * MiB;
+	st.current = 1990 * MiB;
+	plan_limits(&cfg, &st, &p);
+	assert_int_equal(p.high, 1948 * MiB);
+	assert_int_equal(p.max, 2048 * MiB);
+	assert_true(p.high <= p.max);
+}
+
+static void test_upscale_shrink_compares_limits_in_force(void **state)
+{
+	struct config cfg;
+	struct plan_state st = { .cache.cap = UINT64_MAX, .mem_total = 3996 * MiB };
+
+	(void)state;
+	cgroup_only(&cfg);
+	st.vm_bytes = 4096 * MiB;
+	st.planned = true;
+	st.planned_max = 3996 * MiB;
+	st.planned_high = 3896 * MiB;
+	/* memory.high raised to memory.max: a 5 GiB upscale before the
+	 * hot-plug is not a shrink (case 1 of the policy issue). */
+	st.written = true;
+	st.written_max = 3996 * MiB;
+	st.written_high = 3996 * MiB;
+	st.raise_high = 3996 * MiB;
+	assert_false(plan_upscale_shrinks(&cfg, &st, 5120 * MiB));
+	assert_false(plan_upscale_shrinks(&cfg, &st, 4096 * MiB));
+	assert_true(plan_upscale_shrinks(&cfg, &st, 3072 * MiB));
+	/* First /upscale after a restart: the basis loses the sys buffer. */
+	st = (struct plan_state){ .cache.cap = UINT64_MAX, .mem_total = 4096 * MiB };
+	assert_true(plan_upscale_shrinks(&cfg, &st, 4096 * MiB));
+	assert_false(plan_upscale_shrinks(&cfg, &st, 4196 * MiB));
+}
+
+static void test_downscale_refused_when_an_ask_would_follow(void **state)
+{
+	struct config cfg;
+	struct plan_state st = { .cache.cap = UINT64_MAX };
+	struct plan_downscale p;
+
+	(void)state;
+	cgroup_only(&cfg);
+	/* 4 GiB: high = 3896 MiB; 3700 MiB used is 95 %: passes the
+	 * original's buffer rule but would be critical at once. */
+	plan_downscale(&cfg, &st, 4096 * MiB, 3700 * MiB, &p);
+	assert_false(p.ok);
+	assert_non_null(strstr(p.status, "too tight"));
+	assert_non_null(strstr(p.status, "90%"));
+	/* 80 %: fine. */
+	plan_downscale(&cfg, &st, 4096 * MiB, 3100 * MiB, &p);
+	assert_true(p.ok);
+	assert_int_equal(p.new_high, 3896 * MiB);
+	/* ... unless it grows into the new high within the horizon. */
+	st.growth_bps = 500.0 * MiB;
+	plan_downscale(&cfg, &st, 4096 * MiB, 3100 * MiB, &p);
+	assert_false(p.ok);
+	assert_non_null(strstr(p.status, "within 2000 ms"));
+	/* Prediction off: only the original's rule. */
+	cfg.predict.enabled = false;
+	plan_downscale(&cfg, &st, 4096 * MiB, 3700 * MiB, &p);
+	assert_true(p.ok);
+}
+
+static void test_cache_reserved(void **state)
+{
+	struct config cfg;
+	struct plan_state st = { .cache.cap = UINT64_MAX, .mem_total = 4096 * MiB };
+
+	(void)state;
+	config_defaults(&cfg);
+	cfg.cgroup.enabled = cfg.filecache.enabled = true;
+	/* Unknown: the target for the basis. */
+	assert_int_equal(plan_cache_reserved(&cfg, &st),
+			 plan_cache_target(&cfg, 4096 * MiB));
+	/* Known and a bigger one on its way: the bigger. */
+	st.cache.known = true;
+	st.cache.bytes = 1024 * MiB;
+	st.cache.inflight = 2048 * MiB;
+	assert_int_equal(plan_cache_reserved(&cfg, &st), 2048 * MiB);
+	/* ... but Postgres caps it: the cap. */
+	st.cache.cap = 1024 * MiB;
+	assert_int_equal(plan_cache_reserved(&cfg, &st), 1024 * MiB);
+	/* Not in memory: nothing. */
+	cfg.filecache.in_memory = false;
+	assert_int_equal(plan_cache_reserved(&cfg, &st), 0);
+}
+
+static void test_need_memory(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(plan_need_memory(&cfg, MC_LEVEL_NORMAL, UINT64_MAX), PLAN_NEED_NONE);
+	assert_int_equal(plan_need_memory(&cfg, MC_LEVEL_WARNING, 2001), PLAN_NEED_NONE);
+	assert_int_equal(plan_need_memory(&cfg, MC_LEVEL_NORMAL, 2000), PLAN_NEED_PREDICTED);
+	assert_int_equal(plan_need_memory(&cfg, MC_LEVEL_CRITICAL, UINT64_MAX),
+			 PLAN_NEED_CRITICAL);
+	cfg.predict.enabled = false;
+	assert_int_equal(plan_need_memory(&cfg, MC_LEVEL_CRITICAL, 0), PLAN_NEED_NONE);
+}
+
+static void test_gate_backs_off_and_resets(void **state)
+{
+	struct config cfg;
+	struct plan_gate g = { 0 };
+	uint64_t t = 1000, next = 0;
+	const uint64_t waits[] = { 2000, 4000, 8000, 8000, 8000 };
+
+	(void)state;
+	config_defaults(&cfg);
+	plan_gate_reset(&g);
+	assert_true(plan_gate_allows(&cfg, &g, t, false, NULL));
+	plan_gate_asked(&g, t);
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+		assert_false(plan_gate_allows(&cfg, &g, t + waits[i] - 1, false, &next));
+		assert_int_equal(next, t + waits[i]);
+		t += waits[i];
+		assert_true(plan_gate_allows(&cfg, &g, t, false, NULL));
+		plan_gate_asked(&g, t);
+	}
+	/* An applied upscale: an event may ask at once, a prediction only
+	 * min_interval after the last ask. */
+	plan_gate_reset(&g);
+	assert_true(plan_gate_allows(&cfg, &g, t + 1, false, NULL));
+	assert_false(plan_gate_allows(&cfg, &g, t + 1, true, &next));
+	assert_int_equal(next, t + cfg.predict.min_interval_ms);
+	assert_true(plan_gate_allows(&cfg, &g, t + cfg.predict.min_interval_ms, true, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +447,14 @@ int main(void)
 		cmocka_unit_test(test_basis_waits_for_memory),
 		cmocka_unit_test(test_downscale_garbage_current_refused),
 		cmocka_unit_test(test_buffers_fit),
+		cmocka_unit_test(test_limits_saturate_and_refuse),
+		cmocka_unit_test(test_raise_is_a_floor_capped_at_max),
+		cmocka_unit_test(test_hold_never_lowers_into_the_workload),
+		cmocka_unit_test(test_upscale_shrink_compares_limits_in_force),
+		cmocka_unit_test(test_downscale_refused_when_an_ask_would_follow),
+		cmocka_unit_test(test_cache_reserved),
+		cmocka_unit_test(test_need_memory),
+		cmocka_unit_test(test_gate_backs_off_and_resets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mem_predict.c — owns what the samples say about the workload (memory.current,
+ * its EMA growth, the pressure level) and the asks for memory.
+ *
+ * Asks come from two sides — a memory.high event (mem_react.c) and a
+ * sample that predicts memory.high within the horizon or finds usage
+ * critical — and all of them pass one gate (plan_gate_*): the first goes
+ * out at once, an unanswered wish is asked again after 2, 4, then every
+ * 8 s; an applied upscale starts the series over.  While granted memory
+ * has not shown up in MemTotal yet, nobody asks (the agent just gave).
+ *
+ * The level is judged against the memory.high the files hold; when that
+ * changes (an upscale, a downscale, a raise) the level is judged afresh, so
+ * hysteresis from the old limits cannot keep "critical" alive.
+ */
+#include "memory_internal.h"
+
+#include <string.h>
+
+void predict_init(struct memory *m)
+{
+	memset(&m->predict, 0, sizeof(m->predict));
+	(void)mc_ema_init(&m->predict.ema, MC_EMA_ALPHA_DEFAULT);
+	m->predict.level = MC_LEVEL_NORMAL;
+	m->predict.ms_to_high = UINT64_MAX;
+	plan_gate_reset(&m->predict.gate);
+	predict_configure(m);
+}
+
+void predict_configure(struct memory *m)
+{
+	plan_level_config(&m->cfg, &m->predict.level_cfg);
+}
+
+bool predict_current(struct memory *m, uint64_t *out)
+{
+	char err[256];
+
+	if (m->predict.have_current) {
+		*out = m->predict.current;
+		return true;
+	}
+	if (!m->cgroup || m->io.read_current(m->io.ctx, out, err, sizeof(err)) < 0)
+		return false;
+	return true;
+}
+
+void predict_upscale_applied(struct memory *m)
+{
+	plan_gate_reset(&m->predict.gate);
+}
+
+static const char *need_name(enum plan_need need)
+{
+	return need == PLAN_NEED_PREDICTED ? "predicted" : "critical";
+}
+
+/* May an ask go out now? */
+static bool predict_gate_open(struct memory *m, bool predicted, uint64_t now)
+{
+	/* A freeze has just asked (or could not); the sample's view adds
+	 * nothing until it ends. */
+	if (predicted && m->react.frozen)
+		return false;
+	if (limits_awaiting_memory(m, now))
+		return false;
+	return plan_gate_allows(&m->cfg, &m->predict.gate, now, predicted, NULL);
+}
+
+static void predict_ask(struct memory *m, bool predicted, const char *why, uint64_t now)
+{
+	struct mem_predict *p = &m->predict;
+
+	plan_gate_asked(&p->gate, now);
+	log_event(LOG_INFO, "asking for upscale", LF_STR("reason", why),
+		  LF_BOOL("predicted", predicted), LF_STR("pressure", mc_level_name(p->level)),
+		  LF_U64("next_ask_after_ms", p->gate.step_ms), LF_END);
+	m->io.ask(m->io.ctx, predicted);
+}
+
+void predict_want(struct memory *m, bool predicted, const char *why)
+{
+	uint64_t now = mem_now_ms(m);
+
+	if (predict_gate_open(m, predicted, now))
+		predict_ask(m, predicted, why, now);
+}
+
+/* Judge one sample: level, time to memory.high, and whether to ask. */
+static void predict_judge(struct memory *m, uint64_t now)
+{
+	struct mem_predict *p = &m->predict;
+	uint64_t high = m->limits.high;
+	enum mc_level prev;
+	enum plan_need need;
+
+	if (!m->limits.written || high == 0 || high == CG_UNLIMITED) {
+		p->level = MC_LEVEL_NORMAL;
+		p->ms_to_high = UINT64_MAX;
+		return;
+	}
+	prev = high == p->level_high ? p->level : MC_LEVEL_NORMAL;
+	p->level_high = high;
+	p->level = mc_level_next(&p->level_cfg, prev, p->current, high);
+	p->ms_to_high = mc_ema_time_to_limit(&p->ema, p->current, high);
+	need = plan_need_memory(&m->cfg, p->level, p->ms_to_high);
+	if (need == PLAN_NEED_NONE || !predict_gate_open(m, true, now))
+		return;
+	/* "Never" has no number: the key is left out rather than 0 ("now"). */
+	if (p->ms_to_high == UINT64_MAX)
+		log_event(LOG_INFO, "more memory needed", LF_STR("why", need_name(need)),
+			  LF_U64("memory_current", p->current), LF_U64("memory_high", high),
+			  LF_DBL("growth_bytes_per_sec", mc_ema_rate(&p->ema)),
+			  LF_STR("pressure", mc_level_name(p->level)), LF_END);
+	else
+		log_event(LOG_INFO, "more memory needed", LF_STR("why", need_name(need)),
+			  LF_U64("memory_current", p->current), LF_U64("memory_high", high),
+			  LF_DBL("growth_bytes_per_sec", mc_ema_rate(&p->ema)),
+			  LF_U64("ms_to_high", p->ms_to_high),
+			  LF_STR("pressure", mc_level_name(p->level)), LF_END);
+	predict_ask(m, true, need_name(need), now);
+}
+
+void predict_on_sample(struct memory *m, const struct memory_sample *s)
+{
+	struct mem_predict *p = &m->predict;
+	uint64_t now = mem_now_ms(m);
+
+	p->have_current = s->current_ok;
+	if (!s->current_ok)
+		return;
+	p->current = s->current;
+	m->metrics->memory_current_bytes = s->current;
+	mc_ema_update(&p->ema, now, s->current);
+	if (!m->cgroup || !m->cfg.predict.enabled)
+		return;
+	predict_judge(m, now);
+}

@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * memory_loop.c — the memory policy on the daemon's loop: the real
+ * struct memory_io over the cgroup object, the Postgres client, the
+ * sampler and loop timers, and the sources that drive the policy
+ * (sampler ticks, memory.events notifications, Postgres answers).
+ *
+ * Nothing here decides anything: every input goes straight to
+ * memory_on_*() (memory_core.h).
+ */
+#include "memory_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "filecache.h"
+
+struct memory_shell {
+	struct loop *loop;
+	struct memory *m;
+	struct memory_hooks hooks;
+	struct cg *cg;
+	uint64_t cg_generation;
+	struct fc *fc;
+	struct mc_sampler *sampler;
+	struct loop_timer *timers[MEMORY_TIMER__COUNT];
+	struct log_limit watch_err_log;
+};
+
+/* One cache request in flight: what it asked, to hand back with the result. */
+struct shell_cache_req {
+	struct memory_shell *sh;
+	uint64_t token, bytes;
+};
+
+/* ---- struct memory_io --------------------------------------------------- */
+
+static uint64_t io_now_ns(void *ctx)
+{
+	(void)ctx;
+	return loop_now_ns();
+}
+
+static int io_write_limit(void *ctx, enum memory_limit which, uint64_t bytes, char *err,
+			  size_t errlen)
+{
+	struct memory_shell *sh = ctx;
+
+	return which == MEMORY_LIMIT_MAX ? cg_write_max(sh->cg, bytes, err, errlen)
+					 : cg_write_high(sh->cg, bytes, err, errlen);
+}
+
+static int io_read_limits(void *ctx, uint64_t *max, uint64_t *high, char *err, size_t errlen)
+{
+	struct memory_shell *sh = ctx;
+	int r = cg_read_max(sh->cg, max, err, errlen);
+
+	return r < 0 ? r : cg_read_high(sh->cg, high, err, errlen);
+}
+
+static int io_read_current(void *ctx, uint64_t *out, char *err, size_t errlen)
+{
+	struct memory_shell *sh = ctx;
+
+	return cg_read_current(sh->cg, out, err, errlen);
+}
+
+static int io_set_frozen(void *ctx, bool frozen, char *err, size_t errlen)
+{
+	struct memory_shell *sh = ctx;
+
+	return frozen ? cg_freeze(sh->cg, err, errlen) : cg_thaw(sh->cg, err, errlen);
+}
+
+static int io_read_mem_total(void *ctx, uint64_t *out)
+{
+	struct memory_shell *sh = ctx;
+	struct mc_sample s;
+
+	if (!sh->sampler)
+		return -ENODEV;
+	(void)mc_sampler_read(sh->sampler, &s);
+	*out = s.mem_total;
+	return s.mem_total_err;
+}
+
+static void io_cache_done(void *arg, int err, uint64_t actual, const char *message)
+{
+	struct shell_cache_req rq = *(struct shell_cache_req *)arg;
+
+	free(arg);
+	memory_on_cache_result(rq.sh->m, rq.token, err, rq.bytes, actual, message);
+}
+
+static void io_cache_retry(void *arg, int err, uint32_t retry_in_ms, const char *message)
+{
+	struct shell_cache_req *rq = arg;
+
+	memory_on_cache_retry(rq->sh->m, rq->token, err, retry_in_ms, message);
+}
+
+static int io_cache_set(void *ctx, uint64_t bytes, bool until_ok, uint64_t token)
+{
+	struct memory_shell *sh = ctx;
+	struct shell_cache_req *rq = malloc(sizeof(*rq));
+	int r;
+
+	if (!rq)
+		return -ENOMEM;
+	*rq = (struct shell_cache_req){ .sh = sh, .token = token, .bytes = bytes };
+	r = until_ok ? fc_ensure_size(sh->fc, bytes, io_cache_done, io_cache_retry, rq)
+		     : fc_set_size(sh->fc, bytes, io_cache_done, rq);
+	if (r < 0)
+		free(rq);
+	return r;
+}
+
+static void io_arm(void *ctx, enum memory_timer t, uint64_t delay_ns)
+{
+	struct memory_shell *sh = ctx;
+	int r;
+
+	if (!sh->timers[t])
+		return;
+	r = loop_timer_arm_ns(sh->timers[t], delay_ns, 0);
+	if (r < 0)
+		log_event(LOG_ERROR, "cannot arm a memory timer", LF_ERR(r), LF_END);
+}
+
+static void io_ask(void *ctx, bool predicted)
+{
+	struct memory_shell *sh = ctx;
+
+	sh->hooks.request_upscale(sh->hooks.arg, predicted);
+}
+
+static void io_upscale_applied(void *ctx)
+{
+	struct memory_shell *sh = ctx;
+
+	if (sh->hooks.upscale_applied)
+		sh->hooks.upscale_applied(sh->hooks.arg);
+}
+
+/* ---- sources ------------------------------------------------------------ */
+
+static void shell_timer_react(void *arg)
+{
+	struct memory_shell *sh = arg;
+
+	memory_on_timer(sh->m, MEMORY_TIMER_REACT);
+}
+
+static void shell_timer_thaw_guard(void *arg)
+{
+	struct memory_shell *sh = arg;
+
+	memory_on_timer(sh->m, MEMORY_TIMER_THAW_GUARD);
+}
+
+/* A broken memory.events shows on every tick: say so once a second. */
+static void shell_watch_error(struct memory_shell *sh, const char *what, const char *err)
+{
+	uint64_t dropped;
+
+	if (log_limit_allow(&sh->watch_err_log, loop_now_ms(), 1000, &dropped))
+		log_event(LOG_WARN, what, LF_STR("error", err), LF_U64("repeats_not_logged", dropped),
+			  LF_END);
+}
+
+static void shell_watch_readable(void *arg, uint32_t events)
+{
+	struct memory_shell *sh = arg;
+	uint64_t n = 0;
+	char err[512];
+
+	(void)events;
+	if (cg_watch_process(sh->cg, &n, err, sizeof(err)) < 0)
+		shell_watch_error(sh, "memory.events watch", err);
+	memory_on_high_events(sh->m, n);
+}
+
+static void shell_fc_readable(void *arg, uint32_t events)
+{
+	struct memory_shell *sh = arg;
+	int r;
+
+	(void)events;
+	r = fc_process(sh->fc);
+	if (r < 0)
+		log_event(LOG_WARN, "file cache connection processing failed", LF_ERR(r), LF_END);
+}
+
+/* What the policy sees of a tick: the sampler's MemTotal and the cgroup's
+ * memory.current. */
+static void shell_sample(struct memory_shell *sh, const struct mc_sample *s,
+			 struct memory_sample *out)
+{
+	char err[256];
+
+	*out = (struct memory_sample){
+		.mem_total = s->mem_total, .mem_total_err = s->mem_total_err,
+		.meminfo_read = s->meminfo_read,
+	};
+	if (sh->cg)
+		out->current_ok = cg_read_current(sh->cg, &out->current, err, sizeof(err)) == 0;
+}
+
+static int shell_on_sample(void *arg, const struct mc_sample *s)
+{
+	struct memory_shell *sh = arg;
+	struct memory_sample ms;
+	uint64_t n = 0;
+	char err[512];
+
+	shell_sample(sh, s, &ms);
+	if (sh->cg) {
+		/* Safety net for a missed notification (D3); it also finds a
+		 * directory that was removed and made anew. */
+		if (cg_watch_poll(sh->cg, &n, err, sizeof(err)) < 0)
+			shell_watch_error(sh, "memory.events poll", err);
+		if (cg_generation(sh->cg) != sh->cg_generation) {
+			sh->cg_generation = cg_generation(sh->cg);
+			memory_on_cgroup_recreated(sh->m);
+		}
+	}
+	memory_on_sample(sh->m, &ms);
+	memory_on_high_events(sh->m, n);
+	return 0;
+}
+
+static void shell_on_sampler_error(void *arg, int err, const char *what)
+{
+	(void)arg;
+	log_event(LOG_WARN, "sampler", LF_STR("step", what), LF_ERR(err), LF_END);
+}
+
+static void shell_sampler_readable(void *arg, uint32_t events)
+{
+	struct memory_shell *sh = arg;
+	int r;
+
+	(void)events;
+	r = mc_sampler_process(sh->sampler);
+	if (r < 0)
+		log_event(LOG_ERROR, "sampler timer failed", LF_ERR(r), LF_END);
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+int memory_new(struct loop *loop, const struct config *cfg, struct metrics *metrics,
+	       const struct memory_hooks *hooks, struct memory **out)
+{
+	struct memory_shell *sh = calloc(1, sizeof(*sh));
+	struct memory_io io = {
+		.now_ns = io_now_ns, .write_limit = io_write_limit,
+		.read_limits = io_read_limits, .read_current = io_read_current,
+		.set_frozen = io_set_frozen, .read_mem_total = io_read_mem_total,
+		.cache_set = io_cache_set, .arm = io_arm, .ask = io_ask,
+		.upscale_applied = io_upscale_applied, .ctx = sh,
+	};
+	int r;
+
+	if (!sh)
+		return -ENOMEM;
+	sh->loop = loop;
+	sh->hooks = *hooks;
+	r = memory_core_new(cfg, metrics, &io, cfg->cgroup.enabled, cfg->filecache.enabled,
+			    &sh->m);
+	if (r < 0) {
+		free(sh);
+		return r;
+	}
+	sh->m->shell = sh;
+	*out = sh->m;
+	return 0;
+}
+
+static int shell_open_cgroup(struct memory_shell *sh, const struct config *cfg)
+{
+	char err[512];
+	bool was_frozen = false;
+	int r;
+
+	r = cg_open(cfg->cgroup.root, cfg->cgroup.name, &sh->cg, err, sizeof(err));
+	if (r < 0) {
+		log_event(LOG_ERROR, "cannot open the cgroup", LF_STR("root", cfg->cgroup.root),
+			  LF_STR("name", cfg->cgroup.name), LF_STR("error", err),
+			  LF_STR("hint", "create it (cgroup v2) or set [cgroup] enabled = false"),
+			  LF_END);
+		return r;
+	}
+	(void)cg_read_frozen(sh->cg, &was_frozen, err, sizeof(err));
+	log_event(was_frozen ? LOG_WARN : LOG_INFO, "cgroup opened and thawed",
+		  LF_STR("path", cg_path(sh->cg)), LF_BOOL("cgroupfs", cg_is_cgroupfs(sh->cg)),
+		  LF_BOOL("was_left_frozen", was_frozen), LF_END);
+	sh->cg_generation = cg_generation(sh->cg);
+	r = cg_watch_start(sh->cg, err, sizeof(err));
+	if (r < 0) {
+		log_event(LOG_ERROR, "cannot watch memory.events", LF_STR("error", err), LF_END);
+		return r;
+	}
+	r = loop_add_fd(sh->loop, cg_watch_fd(sh->cg), EPOLLIN, shell_watch_readable, sh);
+	if (r == 0)
+		r = loop_timer_new(sh->loop, shell_timer_react, sh,
+				   &sh->timers[MEMORY_TIMER_REACT]);
+	if (r == 0)
+		r = loop_timer_new(sh->loop, shell_timer_thaw_guard, sh,
+				   &sh->timers[MEMORY_TIMER_THAW_GUARD]);
+	if (r < 0)
+		log_event(LOG_ERROR, "cannot set up the memory.high reaction", LF_ERR(r), LF_END);
+	return r;
+}
+
+static int shell_open_filecache(struct memory_shell *sh, const struct config *cfg)
+{
+	struct fc_pg_config pg = {
+		.connstr = cfg->filecache.connstr,
+		.size_setting = cfg->filecache.size_setting,
+		.max_size_setting = cfg->filecache.max_size_setting,
+		.connect_timeout_ms = cfg->filecache.connect_timeout_ms,
+		.query_timeout_ms = 1000,
+	};
+	char err[512];
+	int r;
+
+	r = fc_new(&pg, &sh->fc, err, sizeof(err));
+	if (r < 0) {
+		log_event(LOG_ERROR, "cannot set up the file cache", LF_STR("error", err), LF_END);
+		return r;
+	}
+	if (fc_connstr_resolves_names(cfg->filecache.connstr))
+		log_event(LOG_WARN, "the file cache connection names a host: libpq resolves it "
+			  "synchronously, which can stall the event loop",
+			  LF_STR("connstr", fc_connstr_display(sh->fc)),
+			  LF_STR("hint", "use an IP address, hostaddr=, or a socket directory"), LF_END);
+	r = loop_add_fd(sh->loop, fc_fd(sh->fc), EPOLLIN, shell_fc_readable, sh);
+	if (r < 0) {
+		log_event(LOG_ERROR, "cannot watch the file cache connection", LF_ERR(r), LF_END);
+		fc_free(sh->fc);
+		sh->fc = NULL;
+	}
+	return r;
+}
+
+static int shell_start_sampler(struct memory_shell *sh, const struct config *cfg,
+			       struct memory_sample *first)
+{
+	struct mc_sampler_config sc = {
+		.meminfo_path = cfg->system.meminfo,
+		.interval_ms = cfg->sampler.interval_ms ? cfg->sampler.interval_ms : 1000,
+		.immediate = false,
+	};
+	struct mc_sample s;
+	char err[512];
+	int r;
+
+	r = mc_sampler_new(&sc, shell_on_sample, shell_on_sampler_error, sh, &sh->sampler, err,
+			   sizeof(err));
+	if (r < 0) {
+		log_event(LOG_ERROR, "cannot set up the sampler", LF_STR("error", err), LF_END);
+		return r;
+	}
+	(void)mc_sampler_read(sh->sampler, &s);
+	shell_sample(sh, &s, first);
+	if (!cfg->sampler.interval_ms)
+		return 0; /* sampling off: MemTotal read once, no prediction */
+	r = loop_add_fd(sh->loop, mc_sampler_fd(sh->sampler), EPOLLIN, shell_sampler_readable, sh);
+	if (r == 0)
+		r = mc_sampler_start(sh->sampler);
+	if (r < 0)
+		log_event(LOG_ERROR, "cannot start the sampler", LF_ERR(r), LF_END);
+	return r;
+}
+
+int memory_start(struct memory *m)
+{
+	struct memory_shell *sh = m->shell;
+	struct memory_sample first;
+	int r;
+
+	if (m->cgroup) {
+		r = shell_open_cgroup(sh, &m->cfg);
+		if (r < 0)
+			return r;
+	}
+	if (m->filecache) {
+		r = shell_open_filecache(sh, &m->cfg);
+		if (r < 0)
+			return r;
+	}
+	r = shell_start_sampler(sh, &m->cfg, &first);
+	if (r < 0)
+		return r;
+	return memory_core_start(m, &first);
+}
+
+void memory_free(struct memory *m)
+{
+	struct memory_shell *sh;
+	char err[512];
+
+	if (!m)
+		return;
+	sh = m->shell;
+	memory_core_stop(m); /* thaws; its pending requests get 503 */
+	if (sh->sampler) {
+		(void)loop_del_fd(sh->loop, mc_sampler_fd(sh->sampler));
+		mc_sampler_free(sh->sampler);
+	}
+	if (sh->fc) {
+		(void)loop_del_fd(sh->loop, fc_fd(sh->fc));
+		fc_free(sh->fc); /* cancels: results go nowhere now */
+	}
+	for (int t = 0; t < MEMORY_TIMER__COUNT; t++)
+		loop_timer_free(sh->timers[t]);
+	if (sh->cg) {
+		if (cg_watch_fd(sh->cg) >= 0)
+			(void)loop_del_fd(sh->loop, cg_watch_fd(sh->cg));
+		if (cg_close(sh->cg, err, sizeof(err)) < 0)
+			log_event(LOG_ERROR, "cgroup may be left frozen: thaw failed at exit",
+				  LF_STR("error", err), LF_END);
+	}
+	memory_core_free(m);
+	free(sh);
+}
+
+void memory_reconfigure(struct memory *m, const struct config *cfg)
+{
+	struct memory_shell *sh = m->shell;
+	int r;
+
+	memory_core_reconfigure(m, cfg);
+	if (!sh->sampler)
+		return;
+	if (mc_sampler_running(sh->sampler) != (cfg->sampler.interval_ms != 0)) {
+		log_event(LOG_WARN, "turning sampling on or off needs a restart", LF_END);
+		return;
+	}
+	if (!cfg->sampler.interval_ms)
+		return;
+	r = mc_sampler_set_interval(sh->sampler, cfg->sampler.interval_ms);
+	if (r < 0)
+		log_event(LOG_WARN, "sampler interval not changed", LF_ERR(r), LF_END);
+}
