@@ -144,6 +144,11 @@ static void handshake(struct monitor_session *ms, const char *msg, size_t len)
 	mon->metrics->monitor_sessions_total++;
 	log_event(LOG_INFO, "monitor session up", LF_STR("peer", ws_conn_peer(ms->ws)),
 		  LF_U64("version", ms->version), LF_BOOL("replaces", old != NULL), LF_END);
+	/* The new one is current before the old one closes, so the agent set
+	 * goes straight from one session to the other (no HTTP agent is
+	 * resumed in between). */
+	mon->current = ms;
+	mon->metrics->monitor_session_up = true;
 	if (old) {
 		/* One session at a time: the newer one wins (the agent behind
 		 * the old one restarted, or another took over). */
@@ -152,8 +157,6 @@ static void handshake(struct monitor_session *ms, const char *msg, size_t len)
 			  ws_conn_peer(old->ws)), LF_STR("by", ws_conn_peer(ms->ws)), LF_END);
 		close_session(old, CLOSE_NORMAL, "replaced by a newer session");
 	}
-	mon->current = ms;
-	mon->metrics->monitor_session_up = true;
 	mon->ops.session_up(mon->ops.arg, ms);
 }
 
