@@ -6,9 +6,11 @@
  * limits_sync() is idempotent: it plans from the whole state (plan.h) and
  * writes only what differs, so every owner that changes an input — a new
  * VM size, MemTotal, the cache, the raise — just calls it.  A failed write
- * leaves the limits out of sync and the next sample tries again; what
- * /status and /metrics report is what was last written successfully, or
- * nothing once the files may hold something else (a re-created cgroup).
+ * leaves the limits out of sync and the next sample tries again.  What
+ * /status and /metrics report is what the files hold: nothing while that
+ * is unknown (after a failed write, in a re-created cgroup).  The hold rule
+ * keeps judging against what we last wrote, so restoring limits into
+ * reset files is never taken for a lowering.
  */
 #include "memory_internal.h"
 
@@ -41,8 +43,10 @@ void limits_plan_state(const struct memory *m, struct plan_state *st)
 
 static void limits_publish(struct memory *m)
 {
-	m->metrics->memory_max_bytes = m->limits.written ? m->limits.max : 0;
-	m->metrics->memory_high_bytes = m->limits.written ? m->limits.high : 0;
+	bool known = m->limits.written && m->limits.files_known;
+
+	m->metrics->memory_max_bytes = known ? m->limits.max : 0;
+	m->metrics->memory_high_bytes = known ? m->limits.high : 0;
 }
 
 void limits_seed(struct memory *m, const char *reason)
@@ -54,12 +58,19 @@ void limits_seed(struct memory *m, const char *reason)
 	if (m->io.read_limits(m->io.ctx, &max, &high, err, sizeof(err)) < 0) {
 		log_event(LOG_WARN, "cannot read the cgroup limits", LF_STR("reason", reason),
 			  LF_STR("error", err), LF_END);
-		m->limits.written = false;
+		m->limits.written = m->limits.files_known = false;
 	} else {
-		m->limits.written = true;
+		m->limits.written = m->limits.files_known = true;
 		m->limits.max = max;
 		m->limits.high = high;
 	}
+	limits_publish(m);
+}
+
+void limits_files_reset(struct memory *m)
+{
+	m->limits.files_known = false;
+	m->limits.in_sync = false;
 	limits_publish(m);
 }
 
@@ -74,7 +85,7 @@ static int limits_write_one(struct memory *m, enum memory_limit which, uint64_t 
 	r = m->io.write_limit(m->io.ctx, which, bytes, err, sizeof(err));
 	if (r == 0)
 		return 0;
-	m->limits.written = false;
+	m->limits.files_known = false;
 	limits_publish(m);
 	if (log_limit_allow(&m->limits.write_err_log, mem_now_ms(m), 1000, &dropped))
 		log_event(LOG_ERROR, "cannot write cgroup limits", LF_STR("reason", reason),
@@ -95,7 +106,7 @@ static int limits_write(struct memory *m, uint64_t max, uint64_t high, const cha
 	}
 	/* Never let the kernel see memory.high above memory.max: raise max
 	 * first, lower high first. */
-	if (m->limits.written && high < m->limits.high) {
+	if (m->limits.files_known && high < m->limits.high) {
 		r = limits_write_one(m, MEMORY_LIMIT_HIGH, high, reason);
 		if (r == 0)
 			r = limits_write_one(m, MEMORY_LIMIT_MAX, max, reason);
@@ -106,22 +117,31 @@ static int limits_write(struct memory *m, uint64_t max, uint64_t high, const cha
 	}
 	if (r < 0)
 		return r;
-	m->limits.written = true;
+	m->limits.written = m->limits.files_known = true;
 	m->limits.max = max;
 	m->limits.high = high;
 	limits_publish(m);
 	return 0;
 }
 
-/* The workload as far as we know it (the hold rule needs it): the last
- * sample, else a fresh read, else "everything" (hold every lowering). */
-static uint64_t limits_current(struct memory *m)
+/* The workload now, for the hold rule: read afresh (a lowering is rare and
+ * the last sample may be 100 ms old), else the last sample, else
+ * "everything" (hold every lowering). */
+static uint64_t limits_current_now(struct memory *m)
 {
 	uint64_t current;
+	char err[256];
 
+	if (m->cgroup && m->io.read_current(m->io.ctx, &current, err, sizeof(err)) == 0)
+		return current;
 	if (predict_current(m, &current))
 		return current;
 	return UINT64_MAX;
+}
+
+static bool limits_lower(const struct memory *m, const struct plan_limits *p)
+{
+	return m->limits.written && (p->high < m->limits.high || p->max < m->limits.max);
 }
 
 static void limits_log_plan(struct memory *m, const char *reason)
@@ -143,11 +163,21 @@ int limits_sync(struct memory *m, const char *reason)
 	bool was_ok = m->limits.plan.ok;
 	int r;
 
-	if (!m->cgroup || m->downscale.active)
+	if (!m->cgroup)
 		return 0;
+	if (m->downscale.active) {
+		/* Between its steps the downscale owns the next write; the
+		 * first sample after it plans again. */
+		m->limits.in_sync = false;
+		return 0;
+	}
 	limits_plan_state(m, &st);
-	st.current = limits_current(m);
+	st.current = 0;
 	plan_limits(&m->cfg, &st, &p);
+	if (p.ok && limits_lower(m, &p)) {
+		st.current = limits_current_now(m);
+		plan_limits(&m->cfg, &st, &p);
+	}
 	if (!p.ok) {
 		if (was_ok || m->limits.in_sync)
 			log_event(LOG_WARN, "cgroup limits not written", LF_STR("reason", reason),
@@ -158,7 +188,7 @@ int limits_sync(struct memory *m, const char *reason)
 		return 0;
 	}
 	m->limits.plan = p;
-	if (m->limits.written && p.max == m->limits.max && p.high == m->limits.high) {
+	if (m->limits.files_known && p.max == m->limits.max && p.high == m->limits.high) {
 		m->limits.in_sync = true;
 	} else {
 		r = limits_write(m, p.max, p.high, reason);

@@ -10,9 +10,11 @@
  * 8 s; an applied upscale starts the series over.  While granted memory
  * has not shown up in MemTotal yet, nobody asks (the agent just gave).
  *
- * The level is judged against the memory.high the files hold; when that
- * changes (an upscale, a downscale, a raise) the level is judged afresh, so
- * hysteresis from the old limits cannot keep "critical" alive.
+ * The level (for /status and the logs) is judged against the memory.high
+ * the files hold; when that changes (an upscale, a downscale, a raise) it
+ * is judged afresh, so hysteresis from the old limits cannot keep
+ * "critical" alive.  Asks never rest on hysteresis: plan_need_memory()
+ * applies the critical share as it is.
  */
 #include "memory_internal.h"
 
@@ -104,7 +106,7 @@ static void predict_judge(struct memory *m, uint64_t now)
 	p->level_high = high;
 	p->level = mc_level_next(&p->level_cfg, prev, p->current, high);
 	p->ms_to_high = mc_ema_time_to_limit(&p->ema, p->current, high);
-	need = plan_need_memory(&m->cfg, p->level, p->ms_to_high);
+	need = plan_need_memory(&m->cfg, p->current, high, p->ms_to_high);
 	if (need == PLAN_NEED_NONE || !predict_gate_open(m, true, now))
 		return;
 	/* "Never" has no number: the key is left out rather than 0 ("now"). */

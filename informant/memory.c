@@ -213,7 +213,7 @@ void memory_on_cgroup_recreated(struct memory *m)
 	log_event(LOG_WARN, "the cgroup directory was created anew; writing the limits again",
 		  LF_END);
 	/* The new files hold the kernel's defaults, and nothing is frozen. */
-	limits_seed(m, "cgroup re-created");
+	limits_files_reset(m);
 	(void)limits_sync(m, "cgroup re-created");
 }
 
@@ -248,7 +248,8 @@ void memory_on_cache_retry(struct memory *m, uint64_t token, int err, uint64_t r
 	(void)token;
 	m->metrics->filecache_errors_total++;
 	log_event(LOG_WARN, "file cache size not set yet, retrying",
-		  LF_U64("retry_in_ms", retry_in_ms), LF_STR("error", message), LF_ERR(err), LF_END);
+		  LF_U64("retry_in_ms", retry_in_ms), LF_STR("error", message),
+		  LF_STR("errno", log_strerror(err)), LF_END);
 }
 
 void memory_get_status(const struct memory *m, struct memory_status *out)
@@ -258,10 +259,11 @@ void memory_get_status(const struct memory *m, struct memory_status *out)
 	out->filecache_managed = m->filecache;
 	out->vm_bytes = m->limits.vm_bytes;
 	out->mem_total_bytes = m->limits.mem_total;
-	out->limits_known = m->limits.written;
-	out->memory_high = m->limits.written ? m->limits.high : 0;
-	out->memory_max = m->limits.written ? m->limits.max : 0;
-	out->raised = m->react.sm.raised != 0 || m->limits.plan.held;
+	out->limits_known = m->limits.written && m->limits.files_known;
+	out->memory_high = out->limits_known ? m->limits.high : 0;
+	out->memory_max = out->limits_known ? m->limits.max : 0;
+	out->raised = m->react.sm.raised != 0;
+	out->held = m->limits.plan.held || !m->limits.plan.ok || !m->limits.in_sync;
 	out->memory_current = m->predict.have_current ? m->predict.current : 0;
 	out->file_cache_bytes = m->cache.bytes;
 	out->file_cache_known = m->cache.known;

@@ -48,7 +48,10 @@ struct memory_status {
 	uint64_t memory_current;      /* 0 if unknown */
 	bool limits_known;            /* memory_high/max are what the files hold */
 	uint64_t memory_high, memory_max;
-	bool raised;                  /* memory.high above the computed value */
+	bool raised;                  /* memory.high raised above the computed value */
+	bool held;                    /* the limits are not the computed ones: a
+				       * lowering held above the workload, or no
+				       * plan fits (the last limits are kept) */
 	uint64_t file_cache_bytes;
 	bool file_cache_known;
 	bool frozen;

@@ -31,7 +31,8 @@
 struct mem_limits {
 	uint64_t vm_bytes;       /* the agent's last applied size; 0 = none */
 	uint64_t mem_total;      /* MemTotal last read; 0 = unknown */
-	bool written;            /* max/high are what the files hold */
+	bool written;            /* max/high are what we last wrote (or found) ... */
+	bool files_known;        /* ... and what the files hold now */
 	uint64_t max, high;
 	struct plan_limits plan; /* the last plan */
 	bool in_sync;            /* the last plan is written */
@@ -104,8 +105,11 @@ static inline uint64_t mem_now_ms(const struct memory *m)
 void limits_init(struct memory *m);
 /* The planner's input from every owner's state. */
 void limits_plan_state(const struct memory *m, struct plan_state *st);
-/* Take what the files hold as written (start-up, re-created cgroup). */
+/* Take what the files hold as written (start-up). */
 void limits_seed(struct memory *m, const char *reason);
+/* The files were reset (a re-created cgroup): write the limits again, as
+ * they were meant, and claim nothing about the files until then. */
+void limits_files_reset(struct memory *m);
 /* Plan the limits and write what differs (not while a downscale is
  * between its steps).  0 or -errno. */
 int limits_sync(struct memory *m, const char *reason);

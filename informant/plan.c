@@ -168,28 +168,29 @@ void plan_level_config(const struct config *cfg, struct mc_level_config *out)
 	out->hysteresis = out->warning > 0.1 ? 0.05 : out->warning / 2;
 }
 
-enum plan_need plan_need_memory(const struct config *cfg, enum mc_level level,
+enum plan_need plan_need_memory(const struct config *cfg, uint64_t current, uint64_t high,
 				uint64_t ms_to_high)
 {
+	struct mc_level_config lc;
+
 	if (!cfg->predict.enabled)
 		return PLAN_NEED_NONE;
 	if (ms_to_high <= cfg->predict.horizon_ms)
 		return PLAN_NEED_PREDICTED;
-	if (level == MC_LEVEL_CRITICAL)
+	plan_level_config(cfg, &lc);
+	if (mc_level_next(&lc, MC_LEVEL_NORMAL, current, high) == MC_LEVEL_CRITICAL)
 		return PLAN_NEED_CRITICAL;
 	return PLAN_NEED_NONE;
 }
 
 /* Would the daemon ask for memory right after memory.high became
- * new_high?  Judged as a fresh level (no hysteresis from the old limits)
- * and the growth rate against the new distance. */
+ * new_high?  The same rule as for a sample, with the growth rate against
+ * the new distance. */
 static enum plan_need need_after(const struct config *cfg, uint64_t current, uint64_t new_high,
 				 double growth_bps)
 {
-	struct mc_level_config lc;
 	uint64_t ms = UINT64_MAX;
 
-	plan_level_config(cfg, &lc);
 	if (growth_bps > 0 && new_high > current) {
 		double t = (double)(new_high - current) * 1000.0 / growth_bps;
 
@@ -197,7 +198,7 @@ static enum plan_need need_after(const struct config *cfg, uint64_t current, uin
 	} else if (new_high <= current) {
 		ms = 0;
 	}
-	return plan_need_memory(cfg, mc_level_next(&lc, MC_LEVEL_NORMAL, current, new_high), ms);
+	return plan_need_memory(cfg, current, new_high, ms);
 }
 
 /* The system, the workload with its buffers, and the file cache the new

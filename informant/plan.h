@@ -135,8 +135,10 @@ enum plan_need {
 
 /* Does the workload need more memory, judged from one sample: usage
  * reaches memory.high within the horizon at the growth rate (ms_to_high,
- * UINT64_MAX = never), or the level is critical. */
-enum plan_need plan_need_memory(const struct config *cfg, enum mc_level level,
+ * UINT64_MAX = never), or usage is at least critical_ratio x memory.high.
+ * The threshold is applied as it is: the levels' hysteresis keeps a
+ * level on display, it never makes an ask. */
+enum plan_need plan_need_memory(const struct config *cfg, uint64_t current, uint64_t high,
 				uint64_t ms_to_high);
 
 /* The back-off of asks for the same wish: the first ask goes out at once,

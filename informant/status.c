@@ -80,6 +80,7 @@ static json_t *memory_json(const struct memory *m)
 	json_object_set_new(o, "memory_max_bytes",
 			    st.limits_known ? json_integer((json_int_t)st.memory_max) : json_null());
 	json_object_set_new(o, "memory_high_raised", json_boolean(st.raised));
+	json_object_set_new(o, "limits_held", json_boolean(st.held));
 	json_object_set_new(o, "file_cache_bytes",
 			    st.file_cache_known ? json_integer((json_int_t)st.file_cache_bytes)
 						: json_null());

@@ -367,6 +367,33 @@ class Bench:
                  "off: %d" % off.get("freezes", 0), "", "", "")
         self.row("predictive upscale", "memory.high events", "%d" % on.get("high_events", 0),
                  "off: %d" % off.get("high_events", 0), "", "", "")
+        self.bench_predict_lead()
+
+    def bench_predict_lead(self):
+        """Steady growth at 320 MiB/s, horizon 2 s, 1 GiB grants 100 ms after
+        the ask: how far ahead of memory.high the first ask of each round
+        came.  The floor is the horizon itself (an ideal estimator asks
+        exactly 2 s ahead)."""
+        rounds = 10 if self.args.quick else 20
+        env = Env(vm_bytes=2048 * MIB, current=300 * MIB)
+        port = free_port()
+        d = self.start_daemon(env, port, predict={"enabled": "true", "horizon": "2s"})
+        try:
+            r = self.driver(["predict", env.dir, "127.0.0.1:%d" % port, env.meminfo,
+                             "--vm-mib", 2048, "--rate-mib-s", 320, "--grant-mib", 1024,
+                             "--rounds", rounds])
+        finally:
+            stop(d)
+            env.close()
+        leads = sorted(int(x) for x in str(r.get("lead_ms", "")).split(",") if x)
+        pct = r.get("lead_ge_1s_pct", 0)
+        name = "predictive lead, 320 MiB/s, %d rounds" % len(leads)
+        self.row(name, "first ask ≥ 1 s ahead, % of rounds", "%.0f" % pct, "", "",
+                 "≥ 90 %", "yes" if pct >= 90 else "no")
+        if leads:
+            self.row(name, "lead ms min / median / max", "%d / %d / %d" % (
+                leads[0], leads[len(leads) // 2], leads[-1]), "2000 (horizon)",
+                "%.2f" % (leads[len(leads) // 2] / 2000.0), "", "")
 
     # ---- report ----
     def machine(self):

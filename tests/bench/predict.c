@@ -9,8 +9,10 @@
  * answers /try-upscale and, after a scheduling delay, "hot-plugs" memory
  * (MemTotal in the meminfo file) and sends PUT /upscale; the daemon then
  * raises the limits.  A round runs from one granted upscale to the next.
- * The figure is the share of rounds whose first /try-upscale came before
- * any memory.high event of that round.
+ * The figures: the share of rounds whose first /try-upscale came before
+ * any memory.high event of that round, and the lead of that first ask —
+ * how long memory.current, at the steady rate, still had to go to reach
+ * memory.high when the ask arrived (0 after an event).
  *
  *   event-driver predict DIR DAEMON_ADDR MEMINFO [--vm-mib N] [--rate-mib-s N]
  *       [--grant-mib N] [--grant-delay-ms N] [--rounds N] [--sys-buffer-mib N]
@@ -33,6 +35,8 @@ struct predict {
 	uint64_t vm, rate, grant, grant_delay_ms, sys_buffer, rounds_wanted;
 	uint64_t current, high;
 	uint64_t rounds, early, late, asks, events;
+	uint64_t lead_ms[256];   /* first ask of each round */
+	size_t nlead;
 	bool round_event, round_asked, granting;
 	struct mh_watch tick, grant_timer;
 };
@@ -122,6 +126,11 @@ static void on_try(struct agent *a, uint64_t arrived_ns)
 			p->late++;
 		else
 			p->early++;
+		if (p->nlead < sizeof(p->lead_ms) / sizeof(p->lead_ms[0]))
+			p->lead_ms[p->nlead++] =
+				p->round_event || p->current >= p->high
+					? 0
+					: (p->high - p->current) * 1000 / p->rate;
 	}
 	if (!p->granting) {
 		p->granting = true;
@@ -190,5 +199,16 @@ int driver_run_predict(struct driver *d, int argc, char **argv)
 	       (double)(bench_now_ns() - start) / 1e9);
 	printf("predicted_share_pct=%.1f\n",
 	       p->early + p->late ? 100.0 * (double)p->early / (double)(p->early + p->late) : 0);
+	{
+		size_t ahead = 0;
+
+		printf("lead_ms=");
+		for (size_t i = 0; i < p->nlead; i++) {
+			printf("%s%llu", i ? "," : "", (unsigned long long)p->lead_ms[i]);
+			ahead += p->lead_ms[i] >= 1000;
+		}
+		printf("\nlead_ge_1s_pct=%.1f\n",
+		       p->nlead ? 100.0 * (double)ahead / (double)p->nlead : 0);
+	}
 	return p->rounds < p->rounds_wanted ? 3 : 0;
 }

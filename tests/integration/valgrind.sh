@@ -123,6 +123,9 @@ def main():
                    what="file cache sized")
 
     cg.set_current(256 * MiB)
+    # Let the growth estimate see that usage stays there: a downscale
+    # right after a jump would be refused as "too tight" (it grew fast).
+    time.sleep(2)
     status, _, body = agent.control("/sim/downscale?memory=3Gi")
     check(status == 200 and '"Ok":true' in body, "downscale accepted: %s %s" % (status, body))
     cg.set_current(3 * GiB)

@@ -265,6 +265,26 @@ def parse_metrics(text):
     return out
 
 
+def _no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ValueError("duplicate keys %s" % dup)
+    return dict(pairs)
+
+
+def check_unique_log_keys(text):
+    """Raise AssertionError naming the first JSON log line with a key twice."""
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            json.loads(line, object_pairs_hook=_no_duplicates)
+        except ValueError as e:
+            if "duplicate keys" in str(e):
+                raise AssertionError("log line with %s: %s" % (e, line))
+
+
 class Daemon:
     """The real vm-informant with a generated config file."""
 
@@ -343,7 +363,11 @@ class Daemon:
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
-        """Signal the daemon and return its exit status."""
+        """Signal the daemon and return its exit status.  Every JSON log
+        line must be one object with unique keys (a duplicate makes JSON
+        consumers read one of the two, e.g. a "level" that is not the
+        severity)."""
+        first_stop = not self.log.closed
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -352,6 +376,8 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        if first_stop:
+            check_unique_log_keys(self.logs())
         return self.proc.returncode
 
 

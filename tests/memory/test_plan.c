@@ -403,13 +403,13 @@ static void test_need_memory(void **state)
 
 	(void)state;
 	config_defaults(&cfg);
-	assert_int_equal(plan_need_memory(&cfg, MC_LEVEL_NORMAL, UINT64_MAX), PLAN_NEED_NONE);
-	assert_int_equal(plan_need_memory(&cfg, MC_LEVEL_WARNING, 2001), PLAN_NEED_NONE);
-	assert_int_equal(plan_need_memory(&cfg, MC_LEVEL_NORMAL, 2000), PLAN_NEED_PREDICTED);
-	assert_int_equal(plan_need_memory(&cfg, MC_LEVEL_CRITICAL, UINT64_MAX),
-			 PLAN_NEED_CRITICAL);
+	assert_int_equal(plan_need_memory(&cfg, 500, 1000, UINT64_MAX), PLAN_NEED_NONE);
+	assert_int_equal(plan_need_memory(&cfg, 850, 1000, 2001), PLAN_NEED_NONE);
+	assert_int_equal(plan_need_memory(&cfg, 500, 1000, 2000), PLAN_NEED_PREDICTED);
+	assert_int_equal(plan_need_memory(&cfg, 900, 1000, UINT64_MAX), PLAN_NEED_CRITICAL);
+	assert_int_equal(plan_need_memory(&cfg, 899, 1000, UINT64_MAX), PLAN_NEED_NONE);
 	cfg.predict.enabled = false;
-	assert_int_equal(plan_need_memory(&cfg, MC_LEVEL_CRITICAL, 0), PLAN_NEED_NONE);
+	assert_int_equal(plan_need_memory(&cfg, 1000, 1000, 0), PLAN_NEED_NONE);
 }
 
 static void test_gate_backs_off_and_resets(void **state)

@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The memory policy core against the fake world (fake_io.h): the agent
+ * sequences that went wrong before the planner (each test names its case
+ * of the policy issue), and the orchestration around Postgres: superseding,
+ * the rollback after a failed cgroup write, the cache cap.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cgroup.h"
+#include "fake_io.h"
+#include "plan.h"
+
+static struct config defaults(void)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	return cfg;
+}
+
+static void status(struct fake *f, struct memory_status *st)
+{
+	memory_get_status(f->m, st);
+}
+
+/* Samples every 100 ms for ms. */
+static void run(struct fake *f, uint64_t ms)
+{
+	for (uint64_t t = 0; t < ms; t += 100) {
+		fake_advance(f, 100);
+		fake_sample(f);
+	}
+}
+
+/* Pressure at memory.high until the raise reaches memory.max: one event
+ * every 30 ms. */
+static void raise_to_max(struct fake *f)
+{
+	for (int i = 0; i < 200 && f->high < f->max; i++) {
+		f->current = f->high;
+		fake_events(f, 1);
+		fake_advance(f, 30);
+	}
+	assert_true(f->high == f->max);
+}
+
+/* Case 1: an /upscale that arrives while memory.high is raised, before the
+ * hot-plug reaches MemTotal, is applied; the raise stays until MemTotal
+ * grows, then the limits are the new size's with the OOM buffer back. */
+static void test_upscale_during_raise_keeps_the_memory(void **state)
+{
+	struct config cfg = defaults();
+	struct memory_status st;
+	struct fake f;
+	uint64_t granted;
+
+	(void)state;
+	fake_init(&f, &cfg, true, false, 4 * GiB - 100 * MiB);
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, 4 * GiB);
+	assert_int_equal(f.status, 200);
+	assert_true(f.max == 4 * GiB - 100 * MiB && f.high == f.max - 100 * MiB);
+	raise_to_max(&f);
+	granted = f.metrics.upscales_granted_total;
+
+	fake_upscale(&f, 5 * GiB); /* before the memory arrives */
+	assert_int_equal(f.status, 200);
+	assert_string_equal(f.body, "{}");
+	status(&f, &st);
+	assert_true(st.vm_bytes == 5 * GiB);
+	assert_true(f.metrics.upscales_granted_total == granted + 1);
+	assert_true(f.high == f.max); /* still raised: the workload is there */
+
+	f.mem_total = 5 * GiB - 100 * MiB; /* the hot-plug lands */
+	fake_sample(&f);
+	assert_true(f.max == 5 * GiB - 100 * MiB);
+	assert_true(f.max - f.high == cfg.cgroup.oom_buffer);
+	status(&f, &st);
+	assert_false(st.raised || st.held);
+	fake_free(&f);
+}
+
+/* Case 2: after an upscale leaves usage at 0.88 of the new memory.high
+ * with zero growth, nothing asks: the level is judged afresh (the old
+ * hysteresis kept "critical" down to 0.85). */
+static void test_level_judged_afresh_after_new_limits(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+	size_t asks;
+
+	(void)state;
+	fake_init(&f, &cfg, true, false, 2 * GiB - 100 * MiB);
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, 2 * GiB);
+	/* Usage steps to critical (0.95 of memory.high) and stays there. */
+	f.current = f.high / 100 * 95;
+	run(&f, 5000);
+	assert_true(f.asks >= 1);
+	/* The agent grants a little: usage is now 0.88 of the new high. */
+	f.mem_total = 2195 * MiB - 100 * MiB;
+	fake_upscale(&f, 2195 * MiB);
+	assert_true(f.current * 100 / f.high >= 86 && f.current * 100 / f.high <= 89);
+	asks = f.asks;
+	run(&f, 10000);
+	assert_int_equal(f.asks, asks);
+	fake_free(&f);
+}
+
+/* Case 2, other half: a downscale that would leave usage critical is
+ * refused, so the daemon does not ask for the memory back at once. */
+static void test_no_ping_pong_after_downscale(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+	size_t asks;
+
+	(void)state;
+	fake_init(&f, &cfg, true, false, 8 * GiB - 100 * MiB);
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, 8 * GiB);
+	f.current = 3700 * MiB; /* 4 GiB would leave high 3896 MiB: 95 % */
+	run(&f, 500);
+	asks = f.asks;
+	fake_downscale(&f, 4 * GiB);
+	assert_int_equal(f.status, 200);
+	assert_non_null(strstr(f.body, "\"Ok\":false"));
+	assert_non_null(strstr(f.body, "too tight"));
+	run(&f, 3000);
+	assert_int_equal(f.asks, asks);
+	/* At 80 % it is accepted, and still nothing asks. */
+	f.current = 3100 * MiB;
+	run(&f, 500);
+	fake_downscale(&f, 4 * GiB);
+	assert_non_null(strstr(f.body, "\"Ok\":true"));
+	run(&f, 3000);
+	assert_int_equal(f.asks, asks);
+	fake_free(&f);
+}
+
+/* Case 3: at the agent's maximum asks back off 2, 4, 8, 8 s, and start
+ * over after an applied upscale. */
+static void test_asks_back_off(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+	const uint64_t gaps[] = { 2000, 4000, 8000, 8000 };
+
+	(void)state;
+	fake_init(&f, &cfg, true, false, 4 * GiB - 100 * MiB);
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, 4 * GiB);
+	f.current = f.high / 100 * 95;
+	run(&f, 30000);
+	assert_true(f.asks == 5);
+	for (size_t i = 0; i < 4; i++)
+		assert_true(f.ask_ms[i + 1] - f.ask_ms[i] == gaps[i]);
+	/* memory.high events in between ask no more often either. */
+	for (int i = 0; i < 50; i++) {
+		fake_events(&f, 1);
+		fake_advance(&f, 100);
+	}
+	assert_true(f.asks <= 6);
+	/* A grant starts over: the next need asks at once. */
+	f.mem_total = 8 * GiB - 100 * MiB;
+	fake_upscale(&f, 8 * GiB);
+	f.current = f.high / 100 * 95;
+	size_t before = f.asks;
+	run(&f, 1200);
+	assert_true(f.asks == before + 1);
+	fake_free(&f);
+}
+
+/* Case 4: Postgres's maximum raised by the operator is picked up by the
+ * next resize. */
+static void test_cache_cap_raised_is_picked_up(void **state)
+{
+	struct config cfg = defaults();
+	struct memory_status st;
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, &cfg, true, true, 4 * GiB - 100 * MiB);
+	f.pg_max = 1 * GiB;
+	assert_int_equal(fake_start(&f), 0);
+	fake_pg_settle(&f);
+	status(&f, &st);
+	assert_true(st.file_cache_known && st.file_cache_bytes == 1 * GiB);
+	f.pg_max = 1ull << 40; /* the operator raises neon.max_file_cache_size */
+	f.mem_total = 8 * GiB - 100 * MiB;
+	fake_upscale(&f, 8 * GiB);
+	assert_int_equal(f.status, 200);
+	fake_pg_settle(&f);
+	status(&f, &st);
+	assert_true(st.file_cache_bytes ==
+		    plan_cache_target(&f.cfg, 8 * GiB - 100 * MiB));
+	assert_true(st.file_cache_bytes > 1 * GiB);
+	/* The limits leave room for exactly that. */
+	assert_true(f.max == 8 * GiB - 100 * MiB - st.file_cache_bytes);
+	fake_free(&f);
+}
+
+/* Case 5: a shrinking /upscale superseded while its cache shrink waits is
+ * answered 200 {}, and counts as no grant. */
+static void test_superseded_shrinking_upscale(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+	uint64_t granted;
+	unsigned applied;
+
+	(void)state;
+	fake_init(&f, &cfg, true, true, 8 * GiB - 100 * MiB);
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, 8 * GiB);
+	fake_pg_settle(&f);
+	granted = f.metrics.upscales_granted_total;
+	applied = f.applied;
+	fake_upscale(&f, 4 * GiB); /* smaller: waits for the cache to shrink */
+	assert_int_equal(f.answers, 1);
+	fake_upscale(&f, 8 * GiB); /* the agent changes its mind */
+	assert_int_equal(f.answers, 3);
+	/* Both answered 200 {} (the superseded one first). */
+	assert_int_equal(f.status, 200);
+	assert_string_equal(f.body, "{}");
+	assert_true(f.metrics.upscales_granted_total == granted + 1);
+	assert_int_equal(f.applied, applied + 1);
+	fake_pg_settle(&f);
+	/* A refused one (the workload does not fit) is no grant either. */
+	f.current = 7 * GiB;
+	fake_upscale(&f, 4 * GiB);
+	assert_int_equal(f.status, 200);
+	assert_string_equal(f.body, "{}");
+	assert_true(f.metrics.upscales_granted_total == granted + 1);
+	fake_free(&f);
+}
+
+/* Case 6: a cgroup made anew ("max" in its files) gets the limits again;
+ * what is reported is what the files hold. */
+static void test_recreated_cgroup_gets_limits(void **state)
+{
+	struct config cfg = defaults();
+	struct memory_status st;
+	struct fake f;
+	uint64_t max, high;
+
+	(void)state;
+	fake_init(&f, &cfg, true, false, 4 * GiB - 100 * MiB);
+	assert_int_equal(fake_start(&f), 0);
+	max = f.max;
+	high = f.high;
+	f.max = f.high = CG_UNLIMITED;
+	memory_on_cgroup_recreated(f.m);
+	assert_true(f.max == max && f.high == high);
+	/* Writes refused in the new directory: nothing is claimed. */
+	f.max = f.high = CG_UNLIMITED;
+	f.fail_write = true;
+	memory_on_cgroup_recreated(f.m);
+	status(&f, &st);
+	assert_false(st.limits_known);
+	run(&f, 300);
+	status(&f, &st);
+	assert_false(st.limits_known);
+	assert_true(f.metrics.memory_max_bytes == 0);
+	/* ... and the next sample after the fault writes them. */
+	f.fail_write = false;
+	run(&f, 100);
+	assert_true(f.max == max && f.high == high);
+	status(&f, &st);
+	assert_true(st.limits_known && st.memory_max == max && st.memory_high == high);
+	fake_free(&f);
+}
+
+/* Case 7: on steady growth the first ask of every round comes at least
+ * 1 s before memory.high: at the horizon (2 s), or earlier when the
+ * critical share comes first (large VMs). */
+static void test_prediction_lead(void **state)
+{
+	struct config cfg = defaults();
+	const uint64_t rate = 320 * MiB; /* per second */
+	uint64_t vm = 4 * GiB;
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, &cfg, true, false, vm - 100 * MiB);
+	f.current = 1 * GiB;
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, vm);
+	for (int round = 0; round < 8; round++) {
+		size_t asks = f.asks;
+		uint64_t lead_ms;
+
+		while (f.asks == asks) {
+			fake_advance(&f, 100);
+			f.current += rate / 10;
+			assert_true(f.current < f.high); /* asked before the crossing */
+			fake_sample(&f);
+		}
+		lead_ms = (f.high - f.current) * 1000 / rate;
+		print_message("round %d: asked %llu ms ahead\n", round,
+			      (unsigned long long)lead_ms);
+		assert_true(lead_ms >= 1000);
+		assert_true(lead_ms <= cfg.predict.horizon_ms ||
+			    f.current >= f.high / 100 * 89); /* critical came first */
+		/* The agent grants 1 GiB 100 ms later, memory first. */
+		fake_advance(&f, 100);
+		f.current += rate / 10;
+		vm += 1 * GiB;
+		f.mem_total = vm - 100 * MiB;
+		fake_upscale(&f, vm);
+		assert_int_equal(f.status, 200);
+	}
+	fake_free(&f);
+}
+
+/* D22: the cache shrank but the cgroup write failed: the old cache size is
+ * asked back, the answer is 500, and the limits fit the old size. */
+static void test_downscale_rollback_after_failed_write(void **state)
+{
+	struct config cfg = defaults();
+	struct memory_status st;
+	struct fake f;
+	uint64_t cache_before;
+	int i;
+
+	(void)state;
+	fake_init(&f, &cfg, true, true, 8 * GiB - 100 * MiB);
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, 8 * GiB);
+	fake_pg_settle(&f);
+	status(&f, &st);
+	cache_before = st.file_cache_bytes;
+	fake_downscale(&f, 4 * GiB);
+	assert_int_equal(f.answers, 1); /* waits for Postgres */
+	f.fail_write = true;
+	fake_pg_answer(&f, fake_pg_next(&f), 0);
+	assert_int_equal(f.status, 500);
+	assert_true(f.metrics.downscales_failed_total == 1);
+	/* The rollback and the re-plan go to Postgres; the last one wins. */
+	i = (int)f.npg - 1;
+	assert_true(f.pg[i].bytes == cache_before);
+	f.fail_write = false;
+	fake_pg_settle(&f);
+	run(&f, 100);
+	status(&f, &st);
+	assert_true(st.vm_bytes == 8 * GiB);
+	assert_true(st.file_cache_bytes == cache_before);
+	assert_true(f.max == 8 * GiB - 100 * MiB - cache_before);
+	fake_free(&f);
+}
+
+/* An /upscale supersedes a downscale waiting for Postgres: Ok:false at
+ * once; the late cache answer only updates what we know. */
+static void test_upscale_supersedes_waiting_downscale(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, &cfg, true, true, 8 * GiB - 100 * MiB);
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, 8 * GiB);
+	fake_pg_settle(&f);
+	fake_downscale(&f, 4 * GiB);
+	fake_upscale(&f, 8 * GiB);
+	assert_int_equal(f.answers, 3);
+	fake_pg_settle(&f);
+	run(&f, 100);
+	/* The VM is 8 GiB; cache and limits converge on that. */
+	assert_true(f.pg_size == plan_cache_target(&f.cfg, 8 * GiB - 100 * MiB));
+	assert_true(f.max == 8 * GiB - 100 * MiB - f.pg_size);
+	fake_free(&f);
+}
+
+/* The freeze is bounded by max_upscale_wait, also when the thaw fails
+ * a few times. */
+static void test_freeze_bounded(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, &cfg, true, false, 4 * GiB - 100 * MiB);
+	assert_int_equal(fake_start(&f), 0);
+	fake_events(&f, 1);
+	assert_true(f.frozen);
+	assert_int_equal(f.asks, 1);
+	f.fail_thaw = true;
+	fake_advance(&f, 20);
+	assert_true(f.frozen);
+	fake_advance(&f, 1);
+	fake_advance(&f, 1);
+	f.fail_thaw = false;
+	fake_advance(&f, 1);
+	assert_false(f.frozen);
+	assert_true(f.longest_freeze_ns <= (cfg.cgroup.max_upscale_wait_ms + 3) * 1000000u);
+	fake_free(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_upscale_during_raise_keeps_the_memory),
+		cmocka_unit_test(test_level_judged_afresh_after_new_limits),
+		cmocka_unit_test(test_no_ping_pong_after_downscale),
+		cmocka_unit_test(test_asks_back_off),
+		cmocka_unit_test(test_cache_cap_raised_is_picked_up),
+		cmocka_unit_test(test_superseded_shrinking_upscale),
+		cmocka_unit_test(test_recreated_cgroup_gets_limits),
+		cmocka_unit_test(test_prediction_lead),
+		cmocka_unit_test(test_downscale_rollback_after_failed_write),
+		cmocka_unit_test(test_upscale_supersedes_waiting_downscale),
+		cmocka_unit_test(test_freeze_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
