@@ -3,7 +3,8 @@
  * agent_proto.h — the autoscaler-agent <-> informant protocol, v2.0.
  *
  * Messages (encode to the exact bytes of the original Go informant, decode
- * strictly with a message naming the bad field), Kubernetes quantities,
+ * strictly with a message naming the bad field), the websocket monitor
+ * protocol v1.0 of current agents (messages only), Kubernetes quantities,
  * version negotiation, the Go-style number format of DownscaleResult
  * texts, and an asynchronous libcurl-multi client for the agent's
  * endpoints.  No I/O except in the client; no logging anywhere.
@@ -160,6 +161,77 @@ char *ap_encode_downscale_result(const struct ap_downscale_result *r);
 char *ap_encode_unregister_result(bool was_active);
 char *ap_encode_expected_id(const struct ap_uuid *id);       /* /suspend, /resume */
 char *ap_encode_more_resources(bool cpu, bool memory, const struct ap_uuid *expected);
+
+/* ---- the websocket monitor protocol v1.0 (current agents) ----------------
+ *
+ * What autoscaler-agents since v0.18.0 speak over ws://<VM>:10301/monitor
+ * (shared spec monitor-protocol.md).  One JSON object per text message.
+ * The first message each way is the version handshake; after it every
+ * message has a type and an id (agent even, monitor odd; a reply carries
+ * the id of the request).  The two directions are shaped differently:
+ *   agent -> monitor  {"content":{...},"type":"<T>","id":N}
+ *   monitor -> agent  {"type":"<T>", <payload fields>, "id":N}
+ * Pure encode/decode, no I/O.  Encoders give exact bytes (the agent's are
+ * Go's encoding/json output: floats in its notation, Go string escaping).
+ */
+#define AP_MONITOR_PROTO_MIN 1 /* v1.0 */
+#define AP_MONITOR_PROTO_MAX 1
+
+enum ap_mon_type {
+	AP_MON_HEALTH_CHECK,          /* either way: {} */
+	AP_MON_UPSCALE_NOTIFICATION,  /* agent: {"granted":Allocation} */
+	AP_MON_DOWNSCALE_REQUEST,     /* agent: {"target":Allocation} */
+	AP_MON_UPSCALE_REQUEST,       /* monitor: {} */
+	AP_MON_UPSCALE_CONFIRMATION,  /* monitor: {} */
+	AP_MON_DOWNSCALE_RESULT,      /* monitor: {"Ok","Status"} */
+	AP_MON_INVALID_MESSAGE,       /* either way: {"error"} */
+	AP_MON_INTERNAL_ERROR,        /* either way: {"error"} */
+	AP_MON__COUNT
+};
+
+struct ap_mon_msg {
+	enum ap_mon_type type;
+	uint64_t id;
+	double cpu;           /* Allocation.cpu (vCPUs; informational) */
+	uint64_t mem;         /* Allocation.mem, bytes */
+	bool ok;              /* DownscaleResult.Ok */
+	char text[AP_STATUS_MAX]; /* DownscaleResult.Status, or the error */
+};
+
+/* "HealthCheck", "UpscaleNotification", …; "?" out of range. */
+const char *ap_mon_type_name(enum ap_mon_type t);
+
+/* Handshake.  The agent's range {"min":N,"max":M} (1 <= N <= M); -EINVAL
+ * for anything else.  Encoders: the agent's range, the monitor's chosen
+ * {"version":N} and its refusal {"error":"…"}; the agent side decodes the
+ * answer: 0 with *version, or -EPROTO with the monitor's error in err. */
+int ap_mon_decode_range(const char *msg, size_t len, uint32_t *min, uint32_t *max, char *err,
+			size_t errlen);
+char *ap_mon_encode_range(uint32_t min, uint32_t max);
+/* The highest version in both the agent's range and ours; -EPROTO with
+ * the refusal's text otherwise. */
+int ap_mon_negotiate(uint32_t agent_min, uint32_t agent_max, uint32_t *chosen, char *err,
+		     size_t errlen);
+char *ap_mon_encode_version(uint32_t version);
+char *ap_mon_encode_refusal(const char *why);
+int ap_mon_decode_version(const char *msg, size_t len, uint32_t *version, char *err,
+			  size_t errlen);
+
+/* A message of the agent (monitor side).  0: *out filled.  -EINVAL: not
+ * a message (not one JSON object, a bad member, a type the agent does not
+ * send); -ENOMSG: an unknown "type".  On failure *id_known says whether
+ * out->id holds the message's id anyway (for the InvalidMessage answer). */
+int ap_mon_decode_agent(const char *msg, size_t len, struct ap_mon_msg *out, bool *id_known,
+			char *err, size_t errlen);
+/* The agent's message as its Go code writes it (agent-sim, tests). */
+char *ap_mon_encode_agent(const struct ap_mon_msg *m);
+/* A message of the monitor; and its decoding on the agent side. */
+char *ap_mon_encode_monitor(const struct ap_mon_msg *m);
+int ap_mon_decode_monitor(const char *msg, size_t len, struct ap_mon_msg *out, char *err,
+			  size_t errlen);
+
+/* A double as Go's encoding/json writes it: 1, 1.5, 0.25, 1e-7, 1e+21. */
+void ap_format_json_float(double x, char *out, size_t outlen);
 
 /* ---- asynchronous client for the agent's endpoints ---------------------- */
 

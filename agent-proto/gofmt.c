@@ -2,7 +2,8 @@
 /*
  * gofmt.c — numbers as Go's strconv.FormatFloat(x, 'g', -1, 64) prints
  * them: the shortest digits that read back as the same double, fixed
- * notation unless the decimal exponent is below -4 or at least 6 (spec §5.4).
+ * notation unless the decimal exponent is below -4 or at least 6 (spec §5.4);
+ * and as Go's encoding/json writes a float64 (the monitor protocol's cpu).
  */
 #include <math.h>
 #include <stdio.h>
@@ -52,12 +53,13 @@ static void put_fixed(char *out, size_t outlen, size_t *pos, const char *d, int 
 	static const char zeros[] = "0000000000000000000000";
 
 	if (point <= 0) {
-		/* 0.000ddd: point >= -3 here since the exponent is >= -4. */
+		/* 0.000ddd: point >= -5 here (exponent >= -4 for 'g', >= -6
+		 * for JSON), so the zeros below always suffice. */
 		put(out, outlen, pos, "0.", 2);
 		put(out, outlen, pos, zeros, (size_t)-point);
 		put(out, outlen, pos, d, (size_t)nd);
 	} else if (point >= nd) {
-		/* ddd000: point < 6 + 1 here, so at most a few zeros. */
+		/* ddd000: point <= 21 here (JSON's 'f' ends at 1e21). */
 		put(out, outlen, pos, d, (size_t)nd);
 		put(out, outlen, pos, zeros, (size_t)(point - nd));
 	} else {
@@ -112,4 +114,37 @@ void ap_format_float_g(double x, char *out, size_t outlen)
 void ap_format_mib(uint64_t bytes, char *out, size_t outlen)
 {
 	ap_format_float_g((double)bytes / 1048576.0, out, outlen);
+}
+
+void ap_format_json_float(double x, char *out, size_t outlen)
+{
+	char digits[24];
+	int nd, point;
+	size_t pos = 0;
+	double ax = fabs(x);
+
+	if (outlen)
+		out[0] = '\0';
+	/* encoding/json refuses NaN and infinities; say so visibly. */
+	if (isnan(x) || isinf(x)) {
+		put(out, outlen, &pos, "null", 4);
+		return;
+	}
+	if (signbit(x))
+		put(out, outlen, &pos, "-", 1); /* Go writes -0 too */
+	if (ax == 0) {
+		put(out, outlen, &pos, "0", 1);
+		return;
+	}
+	ap_shortest_digits(ax, digits, &nd, &point);
+	if (ax >= 1e-6 && ax < 1e21) {
+		put_fixed(out, outlen, &pos, digits, nd, point);
+		return;
+	}
+	/* 'e' as strconv writes it, then Go's cleanup: e-07 -> e-7. */
+	put_exponent(out, outlen, &pos, digits, nd, point - 1);
+	if (pos >= 4 && out[pos - 4] == 'e' && out[pos - 3] == '-' && out[pos - 2] == '0') {
+		out[pos - 2] = out[pos - 1];
+		out[pos - 1] = '\0';
+	}
 }

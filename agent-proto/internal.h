@@ -21,6 +21,10 @@ void ap_shortest_digits(double x, char *digits, int *ndigits, int *point);
  * allocation failure. */
 char *ap_json_finish(json_t *v);
 
+/* s as a JSON string literal with Go's escaping ("a\u003cb"); NULL if s
+ * is not UTF-8 or on allocation failure. */
+char *ap_json_string_text(const char *s);
+
 /* Rewrite jansson's escaping of a dumped JSON text into Go's (see
  * jsonenc.c).  Returns a malloc'd string, or NULL on allocation failure. */
 char *ap_json_go_escape(const char *text);

@@ -120,3 +120,19 @@ char *ap_json_finish(json_t *v)
 	free(raw);
 	return out;
 }
+
+char *ap_json_string_text(const char *s)
+{
+	json_t *v = json_string(s); /* NULL for text that is not UTF-8 */
+	char *raw, *out;
+
+	if (!v)
+		return NULL;
+	raw = json_dumps(v, JSON_ENCODE_ANY);
+	json_decref(v);
+	if (!raw)
+		return NULL;
+	out = ap_json_go_escape(raw);
+	free(raw);
+	return out;
+}

@@ -3,9 +3,13 @@
 """The demo behind deploy/demo.sh: one scaling story, shown live.
 
   1. A 2 GiB VM starts: Postgres (throw-away), vm-informant, agent-sim.
+     agent-sim speaks the websocket monitor protocol of current agents
+     (ws://…/monitor) unless --protocol informant picks the HTTP protocol
+     of agents before v0.18.0.
   2. The workload grows steadily: the informant predicts memory.high and
-     asks agent-sim for more memory before it is reached; agent-sim grows
-     the VM and sends /upscale; limits and the file cache follow.
+     asks agent-sim for more memory before it is reached (UpscaleRequest,
+     or /try-upscale); agent-sim grows the VM and announces it
+     (UpscaleNotification, or /upscale); limits and the file cache follow.
   3. A sudden burst hits memory.high: freeze (≤ max_upscale_wait), ask,
      thaw, upscale.
   4. agent-sim proposes a downscale while the workload holds its memory:
@@ -182,9 +186,15 @@ class Demo:
         self.say("daemon", "vm-informant serving on 127.0.0.1:%d" % self.daemon.port)
         self.agent = vmi.AgentSim(self.work.path, self.daemon.port, [
             "--meminfo", self.meminfo.path, "--memory", "2Gi", "--max-memory", "8Gi",
-            "--step", "1Gi", "--upscale-delay", "200", "--health-interval", "2000"])
+            "--step", "1Gi", "--upscale-delay", "200", "--health-interval", "2000"],
+            protocol=self.args.protocol)
         self.agent.wait_running()
-        self.say("agent", "agent-sim registered and resumed (VM 2 GiB, up to 8 GiB)")
+        if self.args.protocol == "monitor":
+            self.say("agent", "agent-sim connected to ws://127.0.0.1:%d/monitor, version "
+                     "handshake done, current agent (VM 2 GiB, up to 8 GiB)" % self.daemon.port)
+        else:
+            self.say("agent", "agent-sim registered over HTTP and resumed (VM 2 GiB, up to "
+                     "8 GiB)")
         if self.real:
             self.real.start_workload()
             self.workload = self.real
@@ -234,7 +244,7 @@ class Demo:
                         ("frozen", "thawed", "predicted", "downscale", "limits set",
                          "file cache size set", "upscale received"))
             self.follow("agent", self.agent.log_path, ("upscale", "downscale", "register",
-                                                        "resum", "suspend"))
+                                                        "resum", "suspend", "session"))
             time.sleep(0.1)
         self.say("status", self.status_line())
 
@@ -274,8 +284,9 @@ class Demo:
         print(self.status_line())
         try:
             st = self.agent.state()
-            print("agent-sim: %d try-upscales received, %d upscales sent, downscales %d "
-                  "accepted / %d refused" % (st.get("tryUpscales", 0), st.get("upscalesOk", 0),
+            print("agent-sim (%s protocol): %d upscale requests received, %d upscales sent, "
+                  "downscales %d accepted / %d refused" % (
+                      st.get("protocol"), st.get("tryUpscales", 0), st.get("upscalesOk", 0),
                                              st.get("downscalesAccepted", 0),
                                              st.get("downscalesRejected", 0)))
         except Exception as e:
@@ -301,6 +312,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=int, default=60, help="seconds (default 60)")
     p.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    p.add_argument("--protocol", choices=("monitor", "informant"), default="monitor",
+                   help="what agent-sim speaks: the websocket monitor protocol of current "
+                        "agents (default) or the HTTP informant protocol of older ones")
     args = p.parse_args()
     if args.duration < 12:
         p.error("--duration must be at least 12 seconds")

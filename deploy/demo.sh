@@ -5,9 +5,11 @@
 # controller when the machine has one, a directory imitating cgroupfs
 # otherwise.  Installs and builds what is missing first (Debian, as root).
 #
-#   deploy/demo.sh [--duration SECONDS] [--vm]
+#   deploy/demo.sh [--duration SECONDS] [--protocol monitor|informant] [--vm]
 #
 # --duration  how long the story runs (default 60); it ends by itself
+# --protocol  what agent-sim speaks: monitor (default; the websocket protocol
+#             of autoscaler-agents since v0.18.0) or informant (HTTP, before)
 # --vm        the same story inside a real QEMU guest (tests/vm/run.sh):
 #             hot-plugged memory, a real cgroup v2 and a real freeze
 set -euo pipefail
@@ -16,7 +18,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 for arg in "$@"; do
 	case $arg in
 	-h | --help)
-		sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	--vm)

@@ -73,6 +73,11 @@ static struct agent *agent_by_token(const struct agents *s, uint64_t token,
 	return NULL;
 }
 
+void agents_update_current_gauge(struct agents *s)
+{
+	s->metrics->agent_current = s->current != NULL || s->monitor_up;
+}
+
 static void update_gauges(struct agents *s)
 {
 	uint64_t registered = 0;
@@ -80,7 +85,7 @@ static void update_gauges(struct agents *s)
 	for (size_t i = 0; i < s->n; i++)
 		registered += s->v[i]->state != AGENT_REGISTERING;
 	s->metrics->agents_registered = registered;
-	s->metrics->agent_current = s->current != NULL;
+	agents_update_current_gauge(s);
 }
 
 /* Forget a; cause goes to a registration still waiting for its /id. */
@@ -139,25 +144,14 @@ void agents_free(struct agents *s)
 
 /* ---- requests from agents ------------------------------------------------ */
 
-static int start_register_probe(struct agents *s, struct agent *a)
-{
-	uint64_t token = ++s->next_token;
-	int r = s->io.call(s->io.ctx, AP_CALL_ID, a->addr, &a->id, s->t.register_id_timeout_ms,
-			   token);
-
-	if (r == 0)
-		a->token[SLOT_CHECK] = token;
-	return r;
-}
-
 void agents_register(struct agents *s, const struct ap_agent_desc *d,
 		     agents_register_done_fn done, void *arg)
 {
 	struct agents_reply r;
+	struct ap_call_result res;
 	char id[AP_UUID_STRLEN + 1];
 	uint32_t proto;
 	struct agent *a;
-	int ret;
 
 	ap_uuid_format(&d->agent_id, id);
 	/* D5: a duplicate is a duplicate whatever versions it claims. */
@@ -186,11 +180,10 @@ void agents_register(struct agents *s, const struct ap_agent_desc *d,
 	a->proto = proto;
 	a->state = AGENT_REGISTERING;
 	s->v[s->n++] = a;
-	ret = start_register_probe(s, a);
-	if (ret < 0) {
+	if (agents_start_call(s, a, SLOT_CHECK, AP_CALL_ID, s->t.register_id_timeout_ms, &res) < 0) {
 		a->reg_done = done;
 		a->reg_arg = arg;
-		agent_remove(s, a, log_strerror(ret));
+		agent_remove(s, a, res.cause);
 		return;
 	}
 	/* Set only now: a synchronous failure above answers through remove. */
@@ -289,7 +282,23 @@ bool agents_check_scaler(struct agents *s, const struct ap_uuid *id, uint64_t se
 	return true;
 }
 
-/* ---- results of calls ---------------------------------------------------- */
+/* ---- calls to agents and their results ------------------------------------ */
+
+int agents_start_call(struct agents *s, struct agent *a, enum agent_slot slot,
+		      enum ap_call_kind kind, uint64_t timeout_ms, struct ap_call_result *res)
+{
+	uint64_t token = ++s->next_token;
+	int r = s->io.call(s->io.ctx, kind, a->addr, &a->id, timeout_ms, token);
+
+	if (r == 0) {
+		a->token[slot] = token;
+		return 0;
+	}
+	memset(res, 0, sizeof(*res));
+	res->err = r;
+	snprintf(res->cause, sizeof(res->cause), "cannot start request: %s", log_strerror(r));
+	return r;
+}
 
 /* A failed call that counts towards AGENTS_MAX_FAILURES (D4). */
 void agents_note_failure(struct agents *s, struct agent *a, const char *what,
@@ -370,6 +379,7 @@ size_t agents_count(const struct agents *s)
 
 static void fill_info(const struct agents *s, const struct agent *a, struct agents_info *out)
 {
+	out->protocol = "informant";
 	memcpy(out->id, a->id_str, sizeof(out->id));
 	snprintf(out->addr, sizeof(out->addr), "%s", a->addr);
 	if (a->state == AGENT_REGISTERING)
@@ -397,6 +407,16 @@ bool agents_get(const struct agents *s, size_t i, struct agents_info *out)
 
 bool agents_current(const struct agents *s, struct agents_info *out)
 {
+	if (s->monitor_up) {
+		memset(out, 0, sizeof(*out));
+		out->protocol = "monitor";
+		out->state = "current";
+		snprintf(out->addr, sizeof(out->addr), "%s", s->monitor.peer);
+		out->proto = s->monitor.version;
+		out->registered_ms = s->monitor_since_ms;
+		out->current_since_ms = s->monitor_since_ms;
+		return true;
+	}
 	if (!s->current)
 		return false;
 	fill_info(s, s->current, out);

@@ -2,8 +2,27 @@
 /*
  * agents.h — the set of autoscaler-agents known to the informant (spec §7):
  * registration with the /id probe, selection of the current agent and the
- * switch (/suspend the old, /resume the new), background /id checks, and
- * the upscale wish (/try-upscale).
+ * switch (/suspend the old, /resume the new), background /id checks, the
+ * monitor session of the websocket protocol as the other kind of agent,
+ * and the delivery of the upscale wish.
+ *
+ * Two kinds of agents, one current agent at a time.  Agents of the HTTP
+ * informant protocol (autoscaling before v0.18.0) register; the newest
+ * registered one is resumed and current.  A monitor session (monitor.h,
+ * agents since v0.18.0) is the newer kind and always wins: while one is up
+ * it is the current agent, an HTTP agent that was current is suspended
+ * (/suspend) and registered ones wait; their /upscale and /downscale get
+ * 400 "not the active Agent".  When the session ends (and no newer one
+ * replaced it) the newest registered HTTP agent is resumed.
+ *
+ * The upscale wish: the memory policy decides when to ask (and how often:
+ * its back-off) and calls agents_request_upscale() each time; the set only
+ * delivers, at once, to the current agent: a monitor session gets an
+ * UpscaleRequest, an HTTP agent a /try-upscale unless one is already in
+ * flight.  With no current agent the wish is kept and goes to the next
+ * agent that becomes current, of either kind, at once.  The wish stays
+ * until agents_upscale_applied() (an upscale was applied); a failed ask
+ * does not end it.
  *
  * The set is a state machine without sockets or clocks of its own: calls
  * to agents go out through struct agents_io and come back through
@@ -21,7 +40,8 @@
  *   D6  the outgoing agent is "leaving" from the start of the switch: no
  *       /try-upscale goes to it; the wish goes to the incoming agent right
  *       after its /resume succeeds.
- *   D9  the wish is re-sent after AGENTS_WISH_REASK_MS while still wanted.
+ *   D9  the wish does not end with a successful /try-upscale: it is kept
+ *       until an upscale is applied, and the memory policy asks again.
  *   D15 a failed /resume drops that agent and the selection starts over
  *       with the next newest agent; a suspended agent is never current.
  *   D16 an agent takes part in selection only after agents_register_sent()
@@ -40,7 +60,6 @@
 
 #define AGENTS_MAX_FAILURES 3       /* consecutive failed /id or /try-upscale */
 #define AGENTS_RETRY_MS 1000        /* next /id check after a failure (at most) */
-#define AGENTS_WISH_REASK_MS 2000   /* /try-upscale again if no /upscale came */
 #define AGENTS_MAX_KNOWN 64         /* more registrations get 503 */
 #define AGENTS_REPLY_MAX 1024
 
@@ -83,8 +102,9 @@ typedef void (*agents_register_done_fn)(void *arg, unsigned status, const char *
 struct agents_info {
 	char id[AP_UUID_STRLEN + 1];
 	char addr[AP_ADDR_MAX];
+	const char *protocol;     /* "informant" (HTTP) or "monitor" (websocket) */
 	const char *state;        /* registering|registered|resuming|current|leaving */
-	uint32_t proto;
+	uint32_t proto;           /* the kind's own version numbers: 4 = v2.0, 1 = v1.0 */
 	uint64_t registered_ms;   /* io->now_ms() when /id succeeded (0 while registering) */
 	uint64_t current_since_ms;
 	unsigned failures;        /* consecutive failed calls */
@@ -112,12 +132,28 @@ void agents_unregister(struct agents *s, const struct ap_agent_desc *d, struct a
  * seq is noted for D23 (what names the endpoint in the log). */
 bool agents_check_scaler(struct agents *s, const struct ap_uuid *id, uint64_t seq,
 			 const char *what, struct agents_reply *r);
-/* A successful /upscale was applied: the wish is fulfilled. */
+/* An upscale (HTTP or monitor) was applied: the wish is fulfilled. */
 void agents_upscale_applied(struct agents *s);
 
-/* memory_request_upscale_fn: remember the wish and send /try-upscale to
- * the current agent, at most every AGENTS_WISH_REASK_MS.  Always 0. */
+/* memory_request_upscale_fn: remember the wish and deliver it to the
+ * current agent now (see above).  Always 0. */
 int agents_request_upscale(void *agents, bool predicted);
+
+/* The monitor session as the current agent. */
+struct agents_monitor {
+	/* Send UpscaleRequest on the session; 0 or -errno. */
+	int (*request_upscale)(void *session);
+	void *session;
+	char peer[AP_ADDR_MAX];
+	uint32_t version;
+};
+/* A session completed its handshake: it becomes current (replacing an
+ * earlier session), the HTTP agent that was current is suspended, a
+ * pending wish is delivered to it. */
+void agents_monitor_up(struct agents *s, const struct agents_monitor *m);
+/* That session ended: the newest registered HTTP agent is resumed.  A
+ * session that is no longer the attached one is ignored. */
+void agents_monitor_down(struct agents *s, void *session);
 
 /* Results of io->call(). */
 void agents_call_done(struct agents *s, uint64_t token, const struct ap_call_result *res);
@@ -128,7 +164,8 @@ void agents_tick(struct agents *s);
 size_t agents_count(const struct agents *s);
 /* i-th known agent in registration order; false past the end. */
 bool agents_get(const struct agents *s, size_t i, struct agents_info *out);
-/* The current agent, if any. */
+/* The current agent, if any (a monitor session: protocol "monitor", its
+ * peer address, no ID). */
 bool agents_current(const struct agents *s, struct agents_info *out);
 bool agents_wish_pending(const struct agents *s);
 

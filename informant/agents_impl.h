@@ -50,14 +50,20 @@ struct agents {
 	/* The agent of the switch step in flight: current (being suspended,
 	 * "leaving") or the incoming one (being resumed); NULL when idle. */
 	struct agent *switching;
+	/* The monitor session, current whenever it is up (the newer kind). */
+	bool monitor_up;
+	struct agents_monitor monitor;
+	uint64_t monitor_since_ms;
 	/* The upscale wish (spec §7.6, D6, D9). */
 	bool wish;
 	bool wish_predicted;
-	bool wish_sent;            /* a /try-upscale went out for this wish */
-	uint64_t wish_sent_ms;     /* ... at this time */
 };
 
 struct agent *agents_find(const struct agents *s, const struct ap_uuid *id);
+/* The one way to start a call to an agent: token in the slot, or a failure
+ * already recorded in res (ready for the slot's completion). */
+int agents_start_call(struct agents *s, struct agent *a, enum agent_slot slot,
+		      enum ap_call_kind kind, uint64_t timeout_ms, struct ap_call_result *res);
 void agents_drop(struct agents *s, struct agent *a, const char *why);
 void agents_note_failure(struct agents *s, struct agent *a, const char *what,
 			 const struct ap_call_result *res);
@@ -69,5 +75,7 @@ void agents_reschedule(struct agents *s);
 void agents_check_done(struct agents *s, struct agent *a, const struct ap_call_result *res);
 void agents_switch_done(struct agents *s, struct agent *a, const struct ap_call_result *res);
 void agents_upscale_done(struct agents *s, struct agent *a, const struct ap_call_result *res);
+void agents_deliver_wish(struct agents *s);
+void agents_update_current_gauge(struct agents *s);
 
 #endif

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * agents_select.c — which agent is current, the switch between agents,
- * the background /id checks and the upscale wish.
+ * the monitor session as the newer kind of agent, the background /id
+ * checks and the delivery of the upscale wish.
  *
  * The switch is one step at a time (s->switching names the agent of the
  * step in flight):
- *   1. candidate = the newest registered agent whose /register 200 has been
- *      sent (D16).  None, or already current: done.
+ *   1. candidate = none while a monitor session is up (it is the current
+ *      agent then), else the newest registered agent whose /register 200
+ *      has been sent (D16).  Already current (or none and none): done.
  *   2. A current agent is suspended first.  From the start of that call it
  *      is "leaving" (D6): it still scales (the reference agent holds its
  *      /suspend reply until its own scaling finishes) but is not asked for
@@ -27,25 +29,6 @@
 
 #include "log.h"
 
-static int start_call(struct agents *s, struct agent *a, enum agent_slot slot,
-		      enum ap_call_kind kind, uint64_t timeout_ms)
-{
-	uint64_t token = ++s->next_token;
-	int r = s->io.call(s->io.ctx, kind, a->addr, &a->id, timeout_ms, token);
-
-	if (r == 0)
-		a->token[slot] = token;
-	return r;
-}
-
-/* The result of a call that could not even start. */
-static void start_failure(struct ap_call_result *res, int r)
-{
-	memset(res, 0, sizeof(*res));
-	res->err = r;
-	snprintf(res->cause, sizeof(res->cause), "cannot start request: %s", log_strerror(r));
-}
-
 static struct agent *newest_candidate(const struct agents *s)
 {
 	struct agent *best = NULL;
@@ -65,12 +48,11 @@ void agents_select(struct agents *s)
 	struct ap_call_result res;
 	enum ap_call_kind kind;
 	uint64_t timeout;
-	int r;
 
 	if (s->switching)
 		return; /* its completion selects again */
-	cand = newest_candidate(s);
-	if (!cand || cand == s->current)
+	cand = s->monitor_up ? NULL : newest_candidate(s);
+	if (cand == s->current)
 		return;
 	if (s->current) {
 		a = s->current;
@@ -83,13 +65,10 @@ void agents_select(struct agents *s)
 	}
 	log_event(LOG_INFO, kind == AP_CALL_SUSPEND ? "suspending agent" : "resuming agent",
 		  LF_STR("agent_id", a->id_str), LF_STR("agent_addr", a->addr),
-		  LF_STR("next_agent_id", cand->id_str), LF_END);
+		  LF_STR("next_agent_id", cand ? cand->id_str : "the monitor session"), LF_END);
 	s->switching = a;
-	r = start_call(s, a, SLOT_SWITCH, kind, timeout);
-	if (r < 0) {
-		start_failure(&res, r);
+	if (agents_start_call(s, a, SLOT_SWITCH, kind, timeout, &res) < 0)
 		agents_switch_done(s, a, &res);
-	}
 }
 
 static void fail_and_drop(struct agents *s, struct agent *a, const char *what,
@@ -101,15 +80,13 @@ static void fail_and_drop(struct agents *s, struct agent *a, const char *what,
 	agents_drop(s, a, what);
 }
 
-static void send_wish(struct agents *s, bool new_agent);
-
 void agents_switch_done(struct agents *s, struct agent *a, const struct ap_call_result *res)
 {
 	s->switching = NULL;
 	if (s->current == a) {
 		/* The leaving agent's /suspend: from now on nobody is current. */
 		s->current = NULL;
-		s->metrics->agent_current = false;
+		agents_update_current_gauge(s);
 		if (res->err) {
 			fail_and_drop(s, a, "/suspend failed", res); /* selects again */
 			return;
@@ -126,10 +103,10 @@ void agents_switch_done(struct agents *s, struct agent *a, const struct ap_call_
 	agents_note_success(a, res, "/resume");
 	s->current = a;
 	s->current_since_ms = s->io.now_ms(s->io.ctx);
-	s->metrics->agent_current = true;
+	agents_update_current_gauge(s);
 	log_event(LOG_INFO, "agent is current", LF_STR("agent_id", a->id_str),
 		  LF_STR("agent_addr", a->addr), LF_END);
-	send_wish(s, true);
+	agents_deliver_wish(s);
 	agents_select(s);
 }
 
@@ -155,7 +132,6 @@ void agents_tick(struct agents *s)
 	uint64_t now = s->io.now_ms(s->io.ctx);
 	struct ap_call_result res;
 	size_t i = 0;
-	int r;
 
 	while (i < s->n) {
 		struct agent *a = s->v[i];
@@ -165,12 +141,11 @@ void agents_tick(struct agents *s)
 			i++;
 			continue;
 		}
-		r = start_call(s, a, SLOT_CHECK, AP_CALL_ID, s->t.id_check_timeout_ms);
-		if (r < 0) {
+		if (agents_start_call(s, a, SLOT_CHECK, AP_CALL_ID, s->t.id_check_timeout_ms,
+				      &res) < 0) {
 			/* May drop a: look at index i again rather than past it. */
 			size_t n = s->n;
 
-			start_failure(&res, r);
 			agents_check_done(s, a, &res);
 			if (s->n < n)
 				continue;
@@ -197,41 +172,69 @@ void agents_check_done(struct agents *s, struct agent *a, const struct ap_call_r
 	a->next_check_ms = now + s->t.id_check_interval_ms;
 }
 
+/* ---- the monitor session -------------------------------------------------- */
+
+void agents_monitor_up(struct agents *s, const struct agents_monitor *m)
+{
+	s->monitor = *m;
+	s->monitor_up = true;
+	s->monitor_since_ms = s->io.now_ms(s->io.ctx);
+	agents_update_current_gauge(s);
+	log_event(LOG_INFO, "monitor session is the current agent", LF_STR("peer", m->peer),
+		  LF_BOOL("suspends_http_agent", s->current != NULL), LF_END);
+	agents_select(s); /* suspends an HTTP agent that was current */
+	agents_deliver_wish(s);
+}
+
+void agents_monitor_down(struct agents *s, void *session)
+{
+	if (!s->monitor_up || s->monitor.session != session)
+		return; /* already replaced by a newer session */
+	s->monitor_up = false;
+	agents_update_current_gauge(s);
+	log_event(LOG_INFO, "monitor session is no longer the current agent",
+		  LF_STR("peer", s->monitor.peer), LF_END);
+	agents_select(s); /* the newest registered HTTP agent, if any */
+	agents_reschedule(s);
+}
+
 /* ---- the upscale wish (spec §7.6, D6, D9) -------------------------------- */
 
-/* Send /try-upscale to the current agent if the wish is pending.  A new
- * current agent is asked at once; otherwise the ask is repeated at most
- * every AGENTS_WISH_REASK_MS while the memory side still wants it. */
-static void send_wish(struct agents *s, bool new_agent)
+/* Ask the current agent now; without one the wish waits for the next.  The
+ * memory policy decides how often to ask (its back-off), not this set. */
+void agents_deliver_wish(struct agents *s)
 {
 	struct agent *a = s->current;
-	uint64_t now = s->io.now_ms(s->io.ctx);
 	struct ap_call_result res;
-	int r;
 
-	if (!s->wish || !a || s->switching == a || a->token[SLOT_UPSCALE])
+	if (!s->wish)
 		return;
-	if (!new_agent && s->wish_sent && now - s->wish_sent_ms < AGENTS_WISH_REASK_MS)
+	if (s->monitor_up) {
+		s->metrics->upscale_requests_total++;
+		s->metrics->upscale_requests_predicted_total += s->wish_predicted;
+		log_event(LOG_INFO, "requesting upscale", LF_STR("peer", s->monitor.peer),
+			  LF_STR("protocol", "monitor"), LF_BOOL("predicted", s->wish_predicted),
+			  LF_END);
+		if (s->monitor.request_upscale(s->monitor.session) < 0)
+			s->metrics->upscale_requests_failed_total++;
 		return;
-	s->wish_sent = true;
-	s->wish_sent_ms = now;
+	}
+	if (!a || s->switching == a || a->token[SLOT_UPSCALE])
+		return;
 	s->metrics->upscale_requests_total++;
-	if (s->wish_predicted)
-		s->metrics->upscale_requests_predicted_total++;
+	s->metrics->upscale_requests_predicted_total += s->wish_predicted;
 	log_event(LOG_INFO, "requesting upscale", LF_STR("agent_id", a->id_str),
 		  LF_BOOL("predicted", s->wish_predicted), LF_END);
-	r = start_call(s, a, SLOT_UPSCALE, AP_CALL_TRY_UPSCALE, s->t.upscale_timeout_ms);
-	if (r < 0) {
-		start_failure(&res, r);
+	if (agents_start_call(s, a, SLOT_UPSCALE, AP_CALL_TRY_UPSCALE, s->t.upscale_timeout_ms,
+			      &res) < 0)
 		agents_upscale_done(s, a, &res);
-	}
 }
 
 void agents_upscale_done(struct agents *s, struct agent *a, const struct ap_call_result *res)
 {
 	if (res->err) {
-		/* Unlike the reference the wish survives (D6, D9): it is asked for
-		 * again after the re-ask interval, of whoever is current then. */
+		/* Unlike the reference the wish survives (D6, D9): the memory
+		 * policy asks again, of whoever is current then. */
 		s->metrics->upscale_requests_failed_total++;
 		agents_note_failure(s, a, "/try-upscale", res); /* may drop a */
 		return;
@@ -245,12 +248,11 @@ int agents_request_upscale(void *agents, bool predicted)
 
 	s->wish = true;
 	s->wish_predicted = predicted;
-	send_wish(s, false);
+	agents_deliver_wish(s);
 	return 0;
 }
 
 void agents_upscale_applied(struct agents *s)
 {
 	s->wish = false;
-	s->wish_sent = false;
 }

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * daemon.c — wiring: loop, signals, memory policy, agent set, HTTP server.
+ * daemon.c — wiring: loop, signals, memory policy, agent set, HTTP server,
+ * the websocket monitor protocol on the server's /monitor.
  *
- * Shutdown (SIGTERM/SIGINT): stop accepting, give requests in flight up to
- * SHUTDOWN_GRACE_MS, then free the memory policy (which thaws the cgroup
- * and answers its pending requests 503), the agent set (pending
- * registrations 503), flush those answers for up to FLUSH_MS, and close
- * the server.  Unlike the reference (§11.4) this stays well under 1 s and
+ * Shutdown (SIGTERM/SIGINT): stop accepting, close monitor sessions (1001),
+ * give requests in flight up to SHUTDOWN_GRACE_MS, then free the memory
+ * policy (which thaws the cgroup and answers its pending requests 503, a
+ * monitor session's with InternalError), the monitor, the agent set
+ * (pending registrations 503), flush those answers for up to FLUSH_MS,
+ * and close the server.  Unlike the reference (§11.4) this stays well under 1 s and
  * always thaws.
  */
 #include "daemon.h"
@@ -25,6 +27,8 @@
 #include "loop.h"
 #include "memory.h"
 #include "metrics.h"
+#include "monitor.h"
+#include "monitor_wire.h"
 #include "server.h"
 
 #define SHUTDOWN_GRACE_MS 500
@@ -45,6 +49,9 @@ struct daemon {
 	struct agents_loop *agents;
 	struct server *server;
 	struct handlers_ctx hctx;
+	struct monitor *monitor;
+	struct monitor_wire mwire;
+	struct server_upgrade upgrade;
 	struct loop_timer *grace;
 	uint64_t grace_deadline_ms;
 };
@@ -104,6 +111,7 @@ static void begin_shutdown(struct daemon *d, const char *signame)
 	log_event(LOG_INFO, "shutting down", LF_STR("signal", signame),
 		  LF_U64("requests_in_flight", server_requests_in_flight(d->server)), LF_END);
 	server_quiesce(d->server);
+	monitor_shutdown(d->monitor);
 	d->grace_deadline_ms = loop_now_ms() + SHUTDOWN_GRACE_MS;
 	r = loop_timer_new(d->loop, grace_tick, d, &d->grace);
 	if (r == 0)
@@ -219,6 +227,31 @@ static void on_signal(void *arg, uint32_t events)
 
 /* ---- start and stop ------------------------------------------------------------ */
 
+static void take_monitor(void *arg, int fd, const void *extra, size_t extra_len,
+			 struct server_upgraded *handle)
+{
+	struct daemon *d = arg;
+
+	monitor_accept(d->monitor, fd, extra, extra_len, server_upgraded_release, handle);
+}
+
+/* The monitor protocol on GET /monitor of the same server. */
+static int start_monitor(struct daemon *d)
+{
+	struct monitor_ops ops;
+	int r;
+
+	d->mwire = (struct monitor_wire){ d->memory, agents_loop_agents(d->agents) };
+	monitor_wire_ops(&d->mwire, &ops);
+	r = monitor_new(d->loop, &d->metrics, d->cfg.server.max_body_bytes, &ops, &d->monitor);
+	if (r < 0) {
+		log_event(LOG_ERROR, "cannot start the monitor protocol", LF_ERR(r), LF_END);
+		return r;
+	}
+	d->upgrade = (struct server_upgrade){ "/monitor", take_monitor, d };
+	return 0;
+}
+
 static int setup_signals(struct daemon *d)
 {
 	sigset_t set;
@@ -263,6 +296,7 @@ static int start_server(struct daemon *d)
 		log_event(LOG_ERROR, "cannot start the HTTP server", LF_STR("detail", err), LF_END);
 		return r;
 	}
+	server_set_upgrade(d->server, &d->upgrade);
 	log_event(LOG_INFO, "informant started", LF_STR("listen", d->cfg.server.listen_host),
 		  LF_U64("port", server_port(d->server)),
 		  LF_BOOL("auth", d->cfg.server.auth_token_file[0] != '\0'),
@@ -305,7 +339,8 @@ static int start(struct daemon *d)
 		return r;
 	}
 	d->hctx.memory = d->memory;
-	return start_server(d);
+	r = start_monitor(d);
+	return r < 0 ? r : start_server(d);
 }
 
 /* Let MHD deliver the answers that freeing memory and agents produced. */
@@ -320,9 +355,15 @@ static void flush_answers(struct daemon *d)
 static void stop(struct daemon *d)
 {
 	d->hctx.memory = NULL;
+	d->mwire.memory = NULL;
 	if (d->memory)
 		memory_free(d->memory); /* thaws; its pending requests get 503 */
 	d->memory = NULL;
+	/* Before the agent set (sessions leave it) and the server (which
+	 * owns the sessions' sockets). */
+	monitor_free(d->monitor);
+	d->monitor = NULL;
+	d->mwire.agents = NULL;
 	d->hctx.agents = NULL;
 	agents_loop_free(d->agents); /* pending registrations get 503 */
 	d->agents = NULL;

@@ -15,13 +15,14 @@ static const double latency_bounds[METRICS_LATENCY_BUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 };
 static const unsigned status_codes[METRICS_STATUS_SLOTS - 1] = {
-	200, 301, 400, 401, 404, 405, 409, 413, 500, 503,
+	101, 200, 301, 400, 401, 404, 405, 409, 413, 426, 500, 503,
 };
 static const char *const endpoint_names[EP__COUNT] = {
 	[EP_REGISTER] = "register",       [EP_HEALTH_CHECK] = "health-check",
 	[EP_UPSCALE] = "upscale",         [EP_DOWNSCALE] = "downscale",
 	[EP_UNREGISTER] = "unregister",   [EP_METRICS] = "metrics",
-	[EP_STATUS] = "status",           [EP_OTHER] = "other",
+	[EP_STATUS] = "status",           [EP_MONITOR] = "monitor",
+	[EP_OTHER] = "other",
 };
 
 unsigned metrics_status_slot(unsigned http_status)
@@ -169,6 +170,38 @@ static void render_requests(struct buf *b, const struct metrics *m)
 				render_histogram(b, m, e, k);
 }
 
+static void render_monitor(struct buf *b, const struct metrics *m)
+{
+	static const char *const dirs[2] = { "in", "out" };
+	const struct { const char *name, *type, *help; uint64_t v; } scalars[] = {
+		{ "monitor_session_up", "gauge",
+		  "1 while a websocket monitor session is up (it is then the current agent).",
+		  m->monitor_session_up },
+		{ "monitor_sessions_total", "counter",
+		  "Monitor sessions that completed the version handshake.",
+		  m->monitor_sessions_total },
+		{ "monitor_sessions_replaced_total", "counter",
+		  "Monitor sessions closed because a newer one completed its handshake.",
+		  m->monitor_sessions_replaced_total },
+		{ "monitor_handshake_failures_total", "counter",
+		  "Monitor connections refused in the version handshake or timed out in it.",
+		  m->monitor_handshake_failures_total },
+	};
+
+	for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
+		scalar_u(b, scalars[i].name, scalars[i].type, scalars[i].help, scalars[i].v);
+	header(b, "monitor_messages_total", "counter",
+	       "Monitor protocol messages by direction and type (undecodable: could not be read).");
+	for (int d = 0; d < 2; d++)
+		for (int t = 0; t < METRICS_MON_TYPES; t++)
+			if (m->monitor_messages_total[d][t])
+				put(b, "vm_informant_monitor_messages_total"
+				       "{direction=\"%s\",type=\"%s\"} %llu\n",
+				    dirs[d], t == METRICS_MON_UNDECODABLE ? "undecodable"
+					     : ap_mon_type_name((enum ap_mon_type)t),
+				    (unsigned long long)m->monitor_messages_total[d][t]);
+}
+
 char *metrics_render(const struct metrics *m)
 {
 	struct buf b = { .cap = 8192 };
@@ -190,15 +223,17 @@ char *metrics_render(const struct metrics *m)
 		 m->last_freeze_ms);
 	scalar_u(&b, "memory_high_raises_total", "counter", "Stepwise memory.high raises.",
 		 m->memory_high_raises_total);
-	scalar_u(&b, "upscale_requests_total", "counter", "/try-upscale requests sent.",
+	scalar_u(&b, "upscale_requests_total", "counter",
+		 "Upscale requests sent to the current agent (/try-upscale or UpscaleRequest).",
 		 m->upscale_requests_total);
 	scalar_u(&b, "upscale_requests_predicted_total", "counter",
-		 "/try-upscale requests sent before any memory.high event.",
+		 "Upscale requests sent before any memory.high event.",
 		 m->upscale_requests_predicted_total);
 	scalar_u(&b, "upscale_requests_failed_total", "counter",
-		 "/try-upscale requests that failed.", m->upscale_requests_failed_total);
-	scalar_u(&b, "upscales_granted_total", "counter", "/upscale requests applied.",
-		 m->upscales_granted_total);
+		 "Upscale requests that failed (/try-upscale error, or the session could not send).",
+		 m->upscale_requests_failed_total);
+	scalar_u(&b, "upscales_granted_total", "counter",
+		 "Upscales applied (/upscale or UpscaleNotification).", m->upscales_granted_total);
 	scalar_u(&b, "downscales_accepted_total", "counter", "/downscale requests accepted.",
 		 m->downscales_accepted_total);
 	scalar_u(&b, "downscales_rejected_total", "counter", "/downscale requests refused.",
@@ -216,6 +251,7 @@ char *metrics_render(const struct metrics *m)
 	scalar_u(&b, "file_cache_bytes", "gauge", "Postgres file cache size.", m->file_cache_bytes);
 	scalar_u(&b, "filecache_errors_total", "counter", "Failed file cache operations.",
 		 m->filecache_errors_total);
+	render_monitor(&b, m);
 	render_requests(&b, m);
 	if (b.failed) {
 		free(b.s);

@@ -11,13 +11,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent_proto.h"
+
 enum metrics_endpoint {
 	EP_REGISTER, EP_HEALTH_CHECK, EP_UPSCALE, EP_DOWNSCALE, EP_UNREGISTER,
-	EP_METRICS, EP_STATUS, EP_OTHER, EP__COUNT
+	EP_METRICS, EP_STATUS, EP_MONITOR, EP_OTHER, EP__COUNT
 };
 
 #define METRICS_LATENCY_BUCKETS 12 /* upper bounds in metrics.c */
-#define METRICS_STATUS_SLOTS 11    /* 200 301 400 401 404 405 409 413 500 503 other */
+#define METRICS_STATUS_SLOTS 13 /* 101 200 301 400 401 404 405 409 413 426 500 503 other */
+
+/* Monitor protocol messages by direction and type; the extra type counts
+ * incoming messages that could not be decoded. */
+enum { METRICS_IN, METRICS_OUT };
+#define METRICS_MON_UNDECODABLE AP_MON__COUNT
+#define METRICS_MON_TYPES (AP_MON__COUNT + 1)
 
 struct metrics {
 	/* agents */
@@ -30,8 +38,14 @@ struct metrics {
 	double frozen_seconds_total;
 	double last_freeze_ms;
 	uint64_t memory_high_raises_total;
+	/* the websocket monitor protocol */
+	bool monitor_session_up;                   /* gauge */
+	uint64_t monitor_sessions_total;           /* handshakes completed */
+	uint64_t monitor_sessions_replaced_total;  /* closed for a newer session */
+	uint64_t monitor_handshake_failures_total;
+	uint64_t monitor_messages_total[2][METRICS_MON_TYPES];
 	/* upscale asks (informant -> agent) */
-	uint64_t upscale_requests_total;           /* /try-upscale sent */
+	uint64_t upscale_requests_total;           /* /try-upscale or UpscaleRequest sent */
 	uint64_t upscale_requests_predicted_total; /* of which predictive */
 	uint64_t upscale_requests_failed_total;
 	uint64_t upscales_granted_total;           /* /upscale applied */

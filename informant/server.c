@@ -22,6 +22,7 @@
 
 #include "httputil.h"
 #include "log.h"
+#include "ws_handshake.h"
 
 /* Body bytes read and thrown away past max_body_bytes before the
  * connection is closed instead of answered 413. */
@@ -45,6 +46,7 @@ struct server {
 	char token[HTTP_TOKEN_MAX];
 	bool closing;
 	unsigned in_flight; /* requests started and not yet completed */
+	const struct server_upgrade *upgrade; /* websocket path, or NULL */
 };
 
 struct server_req {
@@ -56,6 +58,7 @@ struct server_req {
 	char *body;
 	size_t len;
 	bool dispatched, suspended, too_large;
+	bool upgraded;             /* handed over as a websocket (see below) */
 	uint64_t discarded;        /* body bytes read past max_body */
 	struct MHD_Response *resp; /* answer waiting to be queued */
 	unsigned status;           /* 0 until answered */
@@ -182,8 +185,12 @@ static bool content_length_too_big(struct server *s, struct MHD_Connection *c)
 	return errno == ERANGE || (end != cl && n > s->max_body);
 }
 
+static bool upgrade_request(struct server *s, struct server_req *r, const char *method,
+			    const char *version);
+
 /* Everything decided from the headers; true if r was answered. */
-static bool precheck(struct server *s, struct server_req *r, const char *url, const char *method)
+static bool precheck(struct server *s, struct server_req *r, const char *url, const char *method,
+		     const char *version)
 {
 	char clean[PATH_MAX_LEN + 3];
 	char text[64];
@@ -200,6 +207,8 @@ static bool precheck(struct server *s, struct server_req *r, const char *url, co
 		server_respond_text(r, 401, "Unauthorized");
 		return true;
 	}
+	if (s->upgrade && strcmp(url, s->upgrade->path) == 0)
+		return upgrade_request(s, r, method, version);
 	if (strlen(url) > PATH_MAX_LEN || http_mux_clean(url, clean, sizeof(clean)) < 0) {
 		server_req_header(r, "X-Content-Type-Options", "nosniff");
 		server_respond_text(r, 404, "404 page not found\n");
@@ -271,7 +280,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct server_req *r = *con_cls;
 	char text[64];
 
-	(void)version;
 	if (!r) {
 		r = calloc(1, sizeof(*r));
 		if (!r)
@@ -282,7 +290,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->start_ns = loop_now_ns();
 		*con_cls = r;
 		s->in_flight++;
-		(void)precheck(s, r, url, method);
+		(void)precheck(s, r, url, method, version);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -341,8 +349,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
-	s->in_flight--;
-	if (r->status)
+	/* An upgraded request was accounted for when it was handed over. */
+	if (!r->upgraded)
+		s->in_flight--;
+	if (r->status && !r->upgraded)
 		metrics_observe_request(s->metrics, r->ep, r->status,
 					(double)(loop_now_ns() - r->start_ns) / 1e9);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -354,6 +364,95 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		MHD_destroy_response(r->resp);
 	free(r->body);
 	free(r);
+}
+
+/* ---- the websocket upgrade hook ------------------------------------------------
+ * GET on the upgrade path: ws_handshake.c judges the headers; a 101 is an
+ * MHD upgrade response, after which MHD hands us the socket (on_upgraded)
+ * and we pass it on to s->upgrade->take.  The socket stays MHD's: it is
+ * closed by MHD after server_upgraded_release().  The request ends for
+ * the server's accounting at the hand-over (a session is no request in
+ * flight); MHD calls on_completed only when the connection is cleaned up.
+ */
+struct server_upgraded {
+	struct server *srv;
+	struct MHD_UpgradeResponseHandle *urh;
+};
+
+static void on_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra,
+			size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	struct server *s = cls;
+	struct server_req *r = con_cls;
+	struct server_upgraded *u = malloc(sizeof(*u));
+
+	(void)c;
+	r->upgraded = true;
+	s->in_flight--;
+	metrics_observe_request(s->metrics, r->ep, 101,
+				(double)(loop_now_ns() - r->start_ns) / 1e9);
+	if (!u || !s->upgrade) {
+		free(u);
+		(void)MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+		kick(s);
+		return;
+	}
+	u->srv = s;
+	u->urh = urh;
+	s->upgrade->take(s->upgrade->arg, sock, extra, extra_len, u);
+}
+
+void server_upgraded_release(void *handle)
+{
+	struct server_upgraded *u = handle;
+
+	(void)MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+	kick(u->srv); /* MHD closes the socket in its next run */
+	free(u);
+}
+
+static const char *header(struct server_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static bool upgrade_request(struct server *s, struct server_req *r, const char *method,
+			    const char *version)
+{
+	struct ws_handshake_req q = {
+		method, version, header(r, MHD_HTTP_HEADER_UPGRADE),
+		header(r, MHD_HTTP_HEADER_CONNECTION), header(r, "Sec-WebSocket-Key"),
+		header(r, "Sec-WebSocket-Version"),
+	};
+	struct ws_handshake_answer a;
+	struct MHD_Response *resp;
+
+	r->ep = EP_MONITOR;
+	ws_handshake_check(&q, &a);
+	if (a.status != 101) {
+		if (a.hdr_name[0])
+			server_req_header(r, a.hdr_name, a.hdr_value);
+		server_respond_text(r, a.status, a.text);
+		return true;
+	}
+	/* No Sec-WebSocket-Extensions in the answer: permessage-deflate (and
+	 * any other extension) is declined, the client sends plain frames. */
+	resp = MHD_create_response_for_upgrade(on_upgraded, s);
+	if (!resp || MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket") != MHD_YES ||
+	    MHD_add_response_header(resp, "Sec-WebSocket-Accept", a.accept) != MHD_YES) {
+		if (resp)
+			MHD_destroy_response(resp);
+		server_respond_text(r, 500, "Internal error");
+		return true;
+	}
+	r->resp = resp;
+	r->status = 101;
+	return true;
+}
+
+void server_set_upgrade(struct server *s, const struct server_upgrade *u)
+{
+	s->upgrade = u;
 }
 
 /* ---- the loop side ------------------------------------------------------- */
@@ -444,7 +543,8 @@ static uint16_t bound_port(int fd)
 
 static int start_mhd(struct server *s, const struct server_options *o, int family)
 {
-	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
+			 MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
 
 	if (family == AF_INET6)

@@ -66,6 +66,25 @@ void server_quiesce(struct server *s);
 unsigned server_connections(const struct server *s);
 unsigned server_requests_in_flight(const struct server *s);
 
+/* The websocket upgrade hook: GET path with "Upgrade: websocket" is
+ * answered 101 (checks in ws_handshake.h; refusals 400/405/426), then
+ * take(arg, fd, extra, extra_len, handle) gets the connected non-blocking
+ * socket and the bytes read past the request.  The socket stays the
+ * server's: give it back with server_upgraded_release(handle), exactly
+ * once, before server_free().  The bearer token and shutdown checks apply
+ * as to every request. */
+struct server_upgraded;
+struct server_upgrade {
+	const char *path;
+	void (*take)(void *arg, int fd, const void *extra, size_t extra_len,
+		     struct server_upgraded *handle);
+	void *arg;
+};
+/* u must outlive the server; NULL turns the hook off. */
+void server_set_upgrade(struct server *s, const struct server_upgrade *u);
+/* Takes a struct server_upgraded * (void * to serve as a release callback). */
+void server_upgraded_release(void *handle);
+
 /* Answer r; body is copied.  May be called from the handler or later. */
 void server_respond(struct server_req *r, unsigned status, const char *content_type,
 		    const char *body);

@@ -19,7 +19,8 @@ static json_t *agent_json(const struct agents_info *info, uint64_t now)
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "id", json_string(info->id));
+	json_object_set_new(o, "protocol", json_string(info->protocol));
+	json_object_set_new(o, "id", info->id[0] ? json_string(info->id) : json_null());
 	json_object_set_new(o, "addr", json_string(info->addr));
 	json_object_set_new(o, "state", json_string(info->state));
 	json_object_set_new(o, "protocol_version", json_integer(info->proto));
@@ -99,6 +100,8 @@ char *status_render(const struct config *cfg, const struct agents *agents,
 	char *text;
 
 	json_object_set_new(o, "uptime_seconds", json_real((double)(now - started_ms) / 1000.0));
+	/* The informant protocol's version; the monitor protocol's (v1.0) is
+	 * the current agent's protocol_version when a session is current. */
 	json_object_set_new(o, "protocol_version", json_string("v2.0"));
 	json_object_set_new(o, "current_agent",
 			    agents_current(agents, &cur) ? agent_json(&cur, now) : json_null());

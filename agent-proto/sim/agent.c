@@ -3,7 +3,9 @@
  * agent.c — the simulated agent's requests to the informant: /register,
  * /health-check, /upscale, /downscale, /unregister (spec §5, §8 defaults:
  * 2 s budgets, 1 s for health checks).  Blocking libcurl easy calls, always
- * made without s->lock held.
+ * made without s->lock held.  With --protocol monitor the same requests go
+ * over the websocket session instead (monitor.c), with the same budgets,
+ * and their answers are noted the same way.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -152,6 +154,11 @@ static bool register_reply_ok(const struct sim_reply *rep, char *why, size_t why
 	return true;
 }
 
+static bool monitor_protocol(const struct sim *s)
+{
+	return s->cfg.protocol == SIM_PROTO_MONITOR;
+}
+
 int sim_register(struct sim *s)
 {
 	struct ap_agent_desc desc = { .min_proto = AP_PROTO_V1_0, .max_proto = AP_PROTO_V2_0 };
@@ -160,6 +167,8 @@ int sim_register(struct sim *s)
 	char *body;
 	bool ok;
 
+	if (monitor_protocol(s))
+		return sim_monitor_register(s);
 	pthread_mutex_lock(&s->lock);
 	s->registering = true;
 	desc.agent_id = s->id;
@@ -206,9 +215,13 @@ void sim_health_check(struct sim *s)
 	id = s->id;
 	s->health_at_ns = sim_now_ns() + s->cfg.health_interval_ms * 1000000u;
 	pthread_mutex_unlock(&s->lock);
-	body = ap_encode_agent_ident(&id);
-	r = body ? http(s, "PUT", "/health-check", body, HEALTH_TIMEOUT_MS, &rep) : -ENOMEM;
-	free(body);
+	if (monitor_protocol(s)) {
+		r = sim_monitor_request(s, AP_MON_HEALTH_CHECK, 0, HEALTH_TIMEOUT_MS, &rep);
+	} else {
+		body = ap_encode_agent_ident(&id);
+		r = body ? http(s, "PUT", "/health-check", body, HEALTH_TIMEOUT_MS, &rep) : -ENOMEM;
+		free(body);
+	}
 
 	pthread_mutex_lock(&s->lock);
 	if (r == 0 && rep.status == 200) {
@@ -218,7 +231,8 @@ void sim_health_check(struct sim *s)
 		sim_event(s, "health-check-failed", "{s:I,s:s}", "status",
 			  (json_int_t)(r == 0 ? rep.status : 0), "answer", reply_text(&rep, r));
 		/* The informant forgot us: the reference restarts with a new ID. */
-		if (r == 0 && rep.status == 404 && ap_uuid_equal(&id, &s->id))
+		if (r == 0 && rep.status == 404 && ap_uuid_equal(&id, &s->id) &&
+		    !monitor_protocol(s))
 			sim_restart_locked(s, "health check answered 404");
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -233,6 +247,11 @@ int sim_unregister(struct sim *s, struct sim_reply *rep)
 	char *body;
 	int r;
 
+	if (monitor_protocol(s)) {
+		memset(rep, 0, sizeof(*rep));
+		sim_monitor_unregister(s);
+		return 0;
+	}
 	pthread_mutex_lock(&s->lock);
 	desc.agent_id = s->id;
 	s->want_register = false;
@@ -252,7 +271,8 @@ int sim_unregister(struct sim *s, struct sim_reply *rep)
 	return r;
 }
 
-/* Encode a resource message for the current ID with a fresh sequence number. */
+/* Encode a resource message for the current ID with a fresh sequence number
+ * (NULL with the monitor protocol, which has no body of this kind). */
 static char *resource_msg_locked(struct sim *s, uint64_t to)
 {
 	struct ap_resource_msg m = {
@@ -263,8 +283,26 @@ static char *resource_msg_locked(struct sim *s, uint64_t to)
 		.agent_id = s->id,
 	};
 
+	if (monitor_protocol(s))
+		return NULL;
 	m.seq = sim_next_seq(s);
 	return ap_encode_resource_msg(&m);
+}
+
+/* PUT /upscale or /downscale, or the monitor protocol's message. */
+static int send_scale(struct sim *s, bool up, uint64_t to, const char *body,
+		      struct sim_reply *rep)
+{
+	if (monitor_protocol(s))
+		return sim_monitor_request(s, up ? AP_MON_UPSCALE_NOTIFICATION
+						 : AP_MON_DOWNSCALE_REQUEST, to,
+					   REQUEST_TIMEOUT_MS, rep);
+	if (!body) {
+		memset(rep, 0, sizeof(*rep));
+		snprintf(rep->err, sizeof(rep->err), "out of memory");
+		return -ENOMEM;
+	}
+	return http(s, "PUT", up ? "/upscale" : "/downscale", body, REQUEST_TIMEOUT_MS, rep);
 }
 
 static void grow_meminfo(struct sim *s, uint64_t from, uint64_t to)
@@ -290,7 +328,7 @@ int sim_upscale(struct sim *s, uint64_t to, struct sim_reply *rep)
 	body = resource_msg_locked(s, to);
 	pthread_mutex_unlock(&s->lock);
 	grow_meminfo(s, from, to);
-	r = body ? http(s, "PUT", "/upscale", body, REQUEST_TIMEOUT_MS, rep) : -ENOMEM;
+	r = send_scale(s, true, to, body, rep);
 	free(body);
 	ap_quantity_format_bytes(from, qfrom, sizeof(qfrom));
 	ap_quantity_format_bytes(to, qto, sizeof(qto));
@@ -300,7 +338,7 @@ int sim_upscale(struct sim *s, uint64_t to, struct sim_reply *rep)
 		s->n.upscales_ok++;
 	sim_event(s, "upscale-sent", "{s:s,s:s,s:I,s:s}", "from", qfrom, "to", qto, "status",
 		  (json_int_t)rep->status, "answer", reply_text(rep, r));
-	if (r == 0 && rep->status == 400)
+	if (r == 0 && rep->status == 400 && !monitor_protocol(s))
 		sim_restart_locked(s, "upscale answered 400");
 	pthread_mutex_unlock(&s->lock);
 	return r;
@@ -328,7 +366,7 @@ static bool note_downscale_locked(struct sim *s, uint64_t to, const struct sim_r
 	sim_event(s, "downscale-proposed", "{s:s,s:I,s:b,s:s}", "to", qto, "status",
 		  (json_int_t)rep->status, "Ok", parsed && res.ok, "Status",
 		  s->last_downscale_status);
-	if (rep->status == 400)
+	if (rep->status == 400 && !monitor_protocol(s))
 		sim_restart_locked(s, "downscale answered 400");
 	return parsed && res.ok;
 }
@@ -345,7 +383,7 @@ int sim_downscale(struct sim *s, uint64_t to, struct sim_reply *rep)
 	s->n.downscales_sent++;
 	body = resource_msg_locked(s, to);
 	pthread_mutex_unlock(&s->lock);
-	r = body ? http(s, "PUT", "/downscale", body, REQUEST_TIMEOUT_MS, rep) : -ENOMEM;
+	r = send_scale(s, false, to, body, rep);
 	free(body);
 
 	pthread_mutex_lock(&s->lock);

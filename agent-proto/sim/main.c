@@ -19,17 +19,23 @@
 
 static const char usage[] =
 	"Usage: agent-sim [OPTION]...\n"
-	"Simulate an autoscaler-agent (protocol v1.0..v2.0) talking to a vm-informant.\n"
-	"Starts suspended, registers, health-checks, answers /id /suspend /resume\n"
-	"/try-upscale like the reference agent, and sends /upscale and /downscale.\n"
+	"Simulate an autoscaler-agent talking to a vm-informant.  With the monitor\n"
+	"protocol (current agents, v0.18.0 on) it dials ws://INFORMANT/monitor, sends\n"
+	"its version range, health-checks, sends UpscaleNotification and\n"
+	"DownscaleRequest, and upscales after an UpscaleRequest.  With the informant\n"
+	"protocol (v1.0..v2.0, older agents) it starts suspended, registers,\n"
+	"health-checks, answers /id /suspend /resume /try-upscale like the reference\n"
+	"agent, and sends /upscale and /downscale.\n"
 	"One line per event on stdout; the first is \"listening addr=HOST:PORT ...\".\n"
 	"\n"
+	"  --protocol P            monitor (default) or informant\n"
 	"  --informant HOST:PORT   informant to talk to (default 127.0.0.1:10301)\n"
 	"  --listen HOST:PORT      where to serve the agent API (default 127.0.0.1:0,\n"
 	"                          an ephemeral port; the bound address is printed)\n"
 	"  --advertise HOST:PORT   agentServeAddr sent in /register (default: bound address)\n"
-	"  --id UUID               agent ID (default random; a new random one after a\n"
-	"                          health check answered 404 or a scaling request 400)\n"
+	"  --id UUID               agent ID, informant protocol (default random; a new\n"
+	"                          random one after a health check answered 404 or a\n"
+	"                          scaling request 400)\n"
 	"  --memory Q              initial VM memory (default --meminfo's MemTotal, else 1Gi)\n"
 	"  --max-memory Q          largest size an upscale reaches (default 8Gi)\n"
 	"  --min-memory Q          smallest size a periodic downscale proposes (default 1Gi)\n"
@@ -38,33 +44,36 @@ static const char usage[] =
 	"  --meminfo FILE          /proc/meminfo-format file to grow before each /upscale\n"
 	"                          and shrink after each accepted /downscale (MemTotal,\n"
 	"                          MemFree, MemAvailable; rewritten in place)\n"
-	"  --upscale-delay MS      /try-upscale to PUT /upscale (default 50)\n"
-	"  --health-interval MS    PUT /health-check period (default 5000)\n"
-	"  --register-retry MS     pause before registering again (default 1000)\n"
+	"  --upscale-delay MS      /try-upscale or UpscaleRequest to the upscale (default 50)\n"
+	"  --health-interval MS    health check period (default 5000)\n"
+	"  --register-retry MS     pause before registering (or dialling) again (default 1000)\n"
 	"  --downscale-every MS    propose memory - step (not below --min-memory) this\n"
 	"                          often while running (default 0 = never)\n"
 	"  --duration S            exit after S seconds (default 0 = until SIGINT/SIGTERM)\n"
 	"  --quiet                 print only the listening line\n"
 	"  --json                  one JSON object per event line\n"
 	"  --no-register           do not register at start (see POST /sim/register)\n"
-	"Misbehaviour, for tests:\n"
+	"Misbehaviour, for tests (informant protocol, except --ignore-try-upscale):\n"
 	"  --fail-id               answer GET /id with 500 \"simulated failure\"\n"
 	"  --wrong-id              answer with the bitwise complement of our ID\n"
 	"  --seq-zero              sequenceNumber 0 in replies\n"
 	"  --id-delay MS, --suspend-delay MS, --resume-delay MS   answer late\n"
 	"  --fail-resume           answer /resume with 500 \"simulated failure\"\n"
-	"  --ignore-try-upscale    answer /try-upscale but never upscale\n"
+	"  --ignore-try-upscale    answer /try-upscale (take UpscaleRequest) but never upscale\n"
 	"Control endpoints (same listener, JSON answers):\n"
-	"  GET /sim/state          agentID, registered, running, memoryBytes, counters, seq\n"
-	"  POST /sim/upscale?memory=Q     send PUT /upscale now (default one step up)\n"
+	"  GET /sim/state          protocol, agentID, registered, running, memoryBytes,\n"
+	"                          counters, seq\n"
+	"  POST /sim/upscale?memory=Q     upscale now (default one step up)\n"
 	"  POST /sim/downscale?memory=Q   propose now (default one step down); answers\n"
-	"                          with the informant's status and DownscaleResult\n"
-	"  POST /sim/register, /sim/unregister, /sim/quit\n"
+	"                          with the informant's status and DownscaleResult (monitor\n"
+	"                          protocol: 200 and the same body, 500 for InternalError)\n"
+	"  POST /sim/register, /sim/unregister, /sim/quit (register/unregister: dial and\n"
+	"                          close the session with the monitor protocol)\n"
 	"Exit: 0 after --duration, a signal or /sim/quit (sending DELETE /unregister\n"
-	"first when registered); 2 for bad options; 1 if the listener cannot start.\n";
+	"or closing the session first); 2 for bad options; 1 if the listener cannot start.\n";
 
 enum {
-	OPT_INFORMANT = 256, OPT_LISTEN, OPT_ADVERTISE, OPT_ID, OPT_MEMORY, OPT_MAX_MEMORY,
+	OPT_PROTOCOL = 256, OPT_INFORMANT, OPT_LISTEN, OPT_ADVERTISE, OPT_ID, OPT_MEMORY, OPT_MAX_MEMORY,
 	OPT_MIN_MEMORY, OPT_STEP, OPT_CPU, OPT_MEMINFO, OPT_UPSCALE_DELAY, OPT_HEALTH,
 	OPT_REGISTER_RETRY, OPT_DOWNSCALE_EVERY, OPT_DURATION, OPT_QUIET, OPT_JSON,
 	OPT_FAIL_ID, OPT_WRONG_ID, OPT_SEQ_ZERO, OPT_ID_DELAY, OPT_SUSPEND_DELAY,
@@ -73,6 +82,7 @@ enum {
 
 /* In the order of the enum above: parse_option() finds names by index. */
 static const struct option options[] = {
+	{ "protocol", required_argument, NULL, OPT_PROTOCOL },
 	{ "informant", required_argument, NULL, OPT_INFORMANT },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "advertise", required_argument, NULL, OPT_ADVERTISE },
@@ -176,9 +186,16 @@ static int parse_addr(const char *name, const char *arg, char *out)
 
 static int parse_option(struct sim_config *c, int opt, const char *arg)
 {
-	const char *name = options[opt - OPT_INFORMANT].name;
+	const char *name = options[opt - OPT_PROTOCOL].name;
 
 	switch (opt) {
+	case OPT_PROTOCOL:
+		if (strcmp(arg, "monitor") == 0 || strcmp(arg, "informant") == 0) {
+			c->protocol = arg[0] == 'm' ? SIM_PROTO_MONITOR : SIM_PROTO_INFORMANT;
+			return 0;
+		}
+		fprintf(stderr, "agent-sim: --protocol %s: expected monitor or informant\n", arg);
+		return -EINVAL;
 	case OPT_INFORMANT: return parse_addr(name, arg, c->informant);
 	case OPT_LISTEN: return parse_addr(name, arg, c->listen);
 	case OPT_ADVERTISE: return parse_addr(name, arg, c->advertise);

@@ -154,7 +154,9 @@ static struct answer handle_state(struct sim *s)
 
 	pthread_mutex_lock(&s->lock);
 	ap_uuid_format(&s->id, idstr);
-	o = json_pack("{s:s,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:I}",
+	o = json_pack("{s:s,s:s,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:I,"
+		      "s:I,s:I}",
+		      "protocol", s->cfg.protocol == SIM_PROTO_MONITOR ? "monitor" : "informant",
 		      "agentID", idstr, "registered", s->registered, "running", s->running,
 		      "memoryBytes", (json_int_t)s->memory, "tryUpscales",
 		      (json_int_t)s->n.try_upscales, "upscalesSent",
@@ -166,7 +168,9 @@ static struct answer handle_state(struct sim *s)
 		      s->last_downscale_status, "healthChecksOk", (json_int_t)s->n.health_ok,
 		      "healthChecksFailed", (json_int_t)s->n.health_failed, "idRequests",
 		      (json_int_t)s->n.id_requests, "suspends", (json_int_t)s->n.suspends,
-		      "resumes", (json_int_t)s->n.resumes, "seq", (json_int_t)s->seq);
+		      "resumes", (json_int_t)s->n.resumes, "seq", (json_int_t)s->seq,
+		      "sessions", (json_int_t)s->n.sessions, "invalidMessages",
+		      (json_int_t)s->n.invalid_messages);
 	pthread_mutex_unlock(&s->lock);
 	return answer_json(200, o);
 }

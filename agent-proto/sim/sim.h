@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sim.h — agent-sim, a simulator of the autoscaler-agent's side of the
- * protocol (spec §6.5, §7.7, §8) for tests and the demo.
+ * protocols for tests and the demo: the websocket monitor protocol v1.0 of
+ * current agents (the default: it dials ws://informant/monitor), or the
+ * HTTP informant protocol v2.0 (spec §6.5, §7.7, §8).
  *
  * Threads: libmicrohttpd runs one thread per connection (so a deliberately
  * slow /suspend only blocks its own connection); the main thread runs the
@@ -24,7 +26,10 @@
 /* Room for a URL and a curl error, or an informant's status text. */
 #define SIM_TEXT_MAX 640
 
+enum sim_protocol { SIM_PROTO_MONITOR, SIM_PROTO_INFORMANT };
+
 struct sim_config {
+	enum sim_protocol protocol;
 	char informant[AP_ADDR_MAX];
 	char listen[AP_ADDR_MAX];
 	char advertise[AP_ADDR_MAX]; /* empty: the bound listen address */
@@ -47,7 +52,10 @@ struct sim_counters {
 	uint64_t downscales_sent, downscales_accepted, downscales_rejected;
 	uint64_t health_ok, health_failed;
 	uint64_t id_requests, suspends, resumes;
+	uint64_t sessions, invalid_messages; /* monitor protocol */
 };
+
+struct sim_mon;
 
 struct sim {
 	struct sim_config cfg;
@@ -65,6 +73,7 @@ struct sim {
 	struct sim_counters n;
 	long last_downscale_http;
 	char last_downscale_status[SIM_TEXT_MAX];
+	struct sim_mon *mon;  /* the monitor session, while there is one */
 };
 
 /* What the informant answered to one of our requests. */
@@ -97,6 +106,29 @@ int sim_downscale(struct sim *s, uint64_t to, struct sim_reply *rep);
 void sim_reply_free(struct sim_reply *rep);
 int sim_http_init(void);
 void sim_http_cleanup(void);
+
+/* wsclient.c: a websocket client (one reader thread runs sim_ws_run). */
+struct sim_ws;
+typedef void (*sim_ws_text_fn)(void *arg, const char *msg, size_t len);
+int sim_ws_connect(const char *hostport, const char *path, int timeout_ms, sim_ws_text_fn fn,
+		   void *arg, struct sim_ws **out, char *err, size_t errlen);
+int sim_ws_send_text(struct sim_ws *w, const char *text);
+void sim_ws_close(struct sim_ws *w, uint16_t code, const char *reason);
+/* Until the connection is over; fn runs on this thread. */
+void sim_ws_run(struct sim_ws *w);
+uint16_t sim_ws_close_code(const struct sim_ws *w, const char **reason);
+void sim_ws_free(struct sim_ws *w);
+
+/* monitor.c: the agent's side of the monitor protocol.  register = dial
+ * and handshake (the session is then "registered" and "running");
+ * unregister = close 1000; a request waits for the answer with its id and
+ * reports it like an HTTP exchange: 200 with the body of the informant
+ * protocol's answer ({} or a DownscaleResult), 500 InternalError, 400
+ * InvalidMessage (its error as the body). */
+int sim_monitor_register(struct sim *s);
+void sim_monitor_unregister(struct sim *s);
+int sim_monitor_request(struct sim *s, enum ap_mon_type type, uint64_t mem, long timeout_ms,
+			struct sim_reply *rep);
 
 /* server.c */
 int sim_server_start(struct sim *s, char *err, size_t errlen);

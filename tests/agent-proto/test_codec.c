@@ -85,7 +85,8 @@ static bool is_case_table(const char *name)
 {
 	return strcmp(name, "error-responses.json") == 0 ||
 	       strcmp(name, "version-negotiation.json") == 0 ||
-	       strcmp(name, "memory-limits.json") == 0 || strncmp(name, "filecache-", 10) == 0;
+	       strcmp(name, "memory-limits.json") == 0 || strncmp(name, "filecache-", 10) == 0 ||
+	       strcmp(name, "monitor-messages.json") == 0; /* test_monitor.c */
 }
 
 static bool in_table(const char *name)
@@ -108,8 +109,11 @@ static void test_table_covers_every_wire_vector(void **state)
 		if (n < 5 || strcmp(e->d_name + n - 5, ".json") != 0 || is_case_table(e->d_name))
 			continue;
 		if (!in_table(e->d_name)) {
+			char name[256];
+
+			snprintf(name, sizeof(name), "%s", e->d_name); /* before closedir */
 			closedir(d);
-			fail_msg("wire vector %s has no entry in the round-trip table", e->d_name);
+			fail_msg("wire vector %s has no entry in the round-trip table", name);
 		}
 		seen++;
 	}

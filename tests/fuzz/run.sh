@@ -25,11 +25,13 @@ cc=${CLANG:-clang}
 # I/O objects, so none needs libcurl or a cgroup.
 agent_proto="agent-proto/uuid.c agent-proto/quantity.c agent-proto/negotiate.c
 	agent-proto/gofmt.c agent-proto/jsonenc.c agent-proto/msg_encode.c
-	agent-proto/msg_decode.c"
+	agent-proto/msg_decode.c agent-proto/monitor.c"
 
 config="informant/config.c informant/config_load.c informant/config_print.c
 	informant/config_value.c informant/log.c filecache/redact.c"
 http="informant/server.c informant/httputil.c informant/loop.c informant/log.c
+	informant/metrics.c informant/ws_handshake.c"
+monitor="informant/ws.c informant/monitor.c informant/loop.c informant/log.c
 	informant/metrics.c"
 
 # One line per target: name, -max_len, library sources.  The target's own
@@ -43,6 +45,7 @@ cgroup_parse 4200 cgroup/cgparse.c
 memctl_parse 4096 memctl/parse.c
 config 8192 $(echo $config)
 http 4096 $(echo $http $agent_proto)
+monitor 4096 $(echo $monitor $agent_proto)
 EOF
 }
 
@@ -82,6 +85,8 @@ jansson=$(pkg-config --cflags --libs jansson 2>/dev/null) || skip "jansson (pkg-
 inih=$(pkg-config --cflags --libs inih 2>/dev/null) || skip "inih (pkg-config) not found"
 mhd=$(pkg-config --cflags --libs libmicrohttpd 2>/dev/null) ||
 	skip "libmicrohttpd (pkg-config) not found"
+crypto=$(pkg-config --cflags --libs libcrypto 2>/dev/null) || skip "libcrypto (pkg-config) not found"
+[ -f /usr/include/wslay/wslay.h ] || skip "libwslay-dev not installed"
 mkdir -p "$out/obj" || exit 1
 cat >"$out/probe.c" <<'EOF'
 #include <stddef.h>
@@ -133,7 +138,8 @@ link_target() {
 		objs+=("$(object_of "$src")")
 	done
 	"$cc" $common $warn -fsanitize=fuzzer,address,undefined $includes \
-		"$here/fuzz_$name.c" "${objs[@]}" $jansson $inih $mhd -lm -o "$out/fuzz_$name" \
+		"$here/fuzz_$name.c" "${objs[@]}" $jansson $inih $mhd $crypto -lwslay -lm \
+		-o "$out/fuzz_$name" \
 		>"$out/fuzz_$name.build.log" 2>&1 || {
 		cat "$out/fuzz_$name.build.log" >&2
 		echo "fuzz $name: build failed" >&2

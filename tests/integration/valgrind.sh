@@ -65,6 +65,7 @@ import time
 import unittest
 
 from vmi import (GiB, MiB, AgentSim, Daemon, FakeCgroup, Meminfo, PgCluster, wait_until)
+from wsclient import BINARY, monitor_session
 
 work, vglog = os.environ["VMI_WORK"], os.environ["VMI_VGLOG"]
 cg = FakeCgroup(os.path.join(work, "cgroup"))
@@ -156,6 +157,30 @@ def main():
           "/status and /metrics")
     step("health-checks, bad requests, /status, /metrics")
 
+    # The monitor protocol: agent-sim's session takes over from the HTTP
+    # agent; a raw session replaces it (agent-sim does not dial again soon),
+    # sends garbage, and is still open at SIGTERM.
+    mon = AgentSim(work, d.port, ["--meminfo", meminfo.path, "--health-interval", "200",
+                                  "--register-retry", "600000"], name="monitor-agent",
+                   protocol="monitor")
+    cleanups.append(mon.stop)
+    mon.wait_running(timeout=60)
+    status, _, body = mon.control("/sim/upscale?memory=5Gi")
+    check(status == 200, "monitor upscale: %s %s" % (status, body))
+    cg.set_current(256 * MiB)
+    status, _, body = mon.control("/sim/downscale?memory=4Gi")
+    check(status == 200 and '"Ok":true' in body, "monitor downscale: %s %s" % (status, body))
+    raw = monitor_session(d.port, timeout=30)
+    cleanups.append(raw.shutdown)
+    raw.send_text("garbage")
+    check(raw.recv_json()["type"] == "InvalidMessage", "InvalidMessage for garbage")
+    raw.send(BINARY, b"\x01")
+    check(raw.recv_json()["type"] == "InvalidMessage", "InvalidMessage for binary")
+    raw.send_text('{"content":{},"type":"HealthCheck","id":2}')
+    check(raw.recv_json()["id"] == 2, "health check on the raw session")
+    wait_until(lambda: not mon.state()["running"], timeout=30, what="agent-sim replaced")
+    step("monitor protocol: agent-sim session, scaling, a raw session replacing it")
+
     # Straight to the daemon: agent-sim's /sim/unregister crashes (its
     # "unregistered" event lacks a key; reported).
     desc = json.dumps({"agentID": agent.state()["agentID"], "agentServeAddr": agent.addr,
@@ -166,6 +191,7 @@ def main():
                what="no agent left")
     rc = d.stop(signal.SIGTERM, timeout=60)
     check(rc in (0, 99), "daemon exit status %s" % rc)
+    check(raw.expect_close(timeout=5)[0] == 1001, "the open session closed with 1001")
     check(cg.read("cgroup.freeze") == "0", "thawed at exit")
     step("SIGTERM: exit status %d" % rc)
 

@@ -382,12 +382,15 @@ class Daemon:
 
 
 class AgentSim:
-    """build/agent-proto/agent-sim registered with a daemon on loopback."""
+    """build/agent-proto/agent-sim registered with a daemon on loopback,
+    speaking protocol "informant" (HTTP; the default here, as most tests
+    exercise it) or "monitor" (the websocket protocol of current agents)."""
 
-    def __init__(self, workdir, informant_port, args=(), name="agent"):
+    def __init__(self, workdir, informant_port, args=(), name="agent", protocol="informant"):
         self.log_path = os.path.join(workdir, "%s.log" % name)
         self.log = open(self.log_path, "w")
-        cmd = [AGENT_SIM, "--informant", "127.0.0.1:%d" % informant_port,
+        self.protocol = protocol
+        cmd = [AGENT_SIM, "--protocol", protocol, "--informant", "127.0.0.1:%d" % informant_port,
                "--listen", "127.0.0.1:0"] + list(args)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -430,8 +433,10 @@ class AgentSim:
 
 class DaemonTestCase(unittest.TestCase):
     """Per test: a work dir, a FakeCgroup and a Meminfo of MEM_TOTAL;
-    start_daemon() and start_agent() are cleaned up after the test."""
+    start_daemon() and start_agent() are cleaned up after the test.
+    PROTOCOL is the agent-sim protocol start_agent() uses."""
     MEM_TOTAL = 4 * GiB
+    PROTOCOL = "informant"
 
     def setUp(self):
         self.work = Workdir()
@@ -459,7 +464,7 @@ class DaemonTestCase(unittest.TestCase):
         """agent-sim growing our meminfo, health-checking every 500 ms, resumed."""
         a = AgentSim(self.work.path, daemon.port,
                      ["--meminfo", self.meminfo.path, "--health-interval", "500"] + list(args),
-                     name=name)
+                     name=name, protocol=self.PROTOCOL)
         self.addCleanup(a.stop)
         a.wait_running()
         return a

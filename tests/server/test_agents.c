@@ -2,7 +2,7 @@
 /*
  * test_agents.c — the agent-set state machine driven with a fake clock and
  * fake call results: registration, selection, switching, fallbacks, drops,
- * the upscale wish.
+ * the monitor session as the newer kind of agent, the upscale wish.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -460,7 +460,9 @@ static void test_checks_do_not_run_early(void **state)
 	assert_null(open_call(f, AP_CALL_ID, A_ID));
 }
 
-static void test_wish_rate_limit_and_expiry(void **state)
+/* The set delivers every ask at once (the memory policy paces them); an
+ * ask while a /try-upscale is in flight is not doubled. */
+static void test_wish_delivered_each_time(void **state)
 {
 	struct fake *f = *state;
 
@@ -468,22 +470,20 @@ static void test_wish_rate_limit_and_expiry(void **state)
 	assert_int_equal(agents_request_upscale(f->s, false), 0);
 	assert_int_equal(f->m.upscale_requests_total, 0);
 	register_current(f, A_ID, "10.0.0.1:1");
-	finish_open(f, AP_CALL_TRY_UPSCALE, A_ID, 0);
+	/* ... and goes to the next current agent at once. */
 	assert_int_equal(f->m.upscale_requests_total, 1);
-	/* Still wanted: no new ask within the re-ask interval ... */
-	f->now += AGENTS_WISH_REASK_MS - 1;
-	agents_request_upscale(f->s, false);
-	assert_null(open_call(f, AP_CALL_TRY_UPSCALE, A_ID));
-	/* ... but after it (D9). */
-	f->now += 1;
+	agents_request_upscale(f->s, false); /* one in flight: not doubled */
+	assert_int_equal(f->m.upscale_requests_total, 1);
+	finish_open(f, AP_CALL_TRY_UPSCALE, A_ID, 0);
+	/* No rate limit of its own: the next ask goes out at once (D9). */
 	agents_request_upscale(f->s, false);
 	finish_open(f, AP_CALL_TRY_UPSCALE, A_ID, 0);
 	assert_int_equal(f->m.upscale_requests_total, 2);
 	assert_int_equal(f->m.upscale_requests_predicted_total, 0);
+	assert_true(agents_wish_pending(f->s));
 	/* An /upscale fulfils it; a new wish is sent at once. */
 	agents_upscale_applied(f->s);
 	assert_false(agents_wish_pending(f->s));
-	f->now += 10;
 	agents_request_upscale(f->s, true);
 	assert_non_null(open_call(f, AP_CALL_TRY_UPSCALE, A_ID));
 	assert_int_equal(f->m.upscale_requests_predicted_total, 1);
@@ -499,9 +499,122 @@ static void test_failed_try_upscale_keeps_wish(void **state)
 	assert_int_equal(f->m.upscale_requests_failed_total, 1);
 	assert_true(agents_wish_pending(f->s));
 	assert_true(is_current(f, A_ID)); /* one failure is not a drop */
-	f->now += AGENTS_WISH_REASK_MS;
 	agents_request_upscale(f->s, false);
 	assert_non_null(open_call(f, AP_CALL_TRY_UPSCALE, A_ID));
+}
+
+/* ---- the monitor session as the newer kind of agent ---------------------- */
+
+struct fake_session {
+	int asks;
+	int fail;
+};
+
+static int session_ask(void *session)
+{
+	struct fake_session *fs = session;
+
+	fs->asks++;
+	return fs->fail;
+}
+
+static void monitor_up(struct fake *f, struct fake_session *fs)
+{
+	struct agents_monitor m = { .request_upscale = session_ask, .session = fs, .version = 1 };
+
+	snprintf(m.peer, sizeof(m.peer), "10.0.0.9:%d", fs->fail ? 2 : 1);
+	agents_monitor_up(f->s, &m);
+}
+
+static bool monitor_current(struct fake *f)
+{
+	struct agents_info info;
+
+	return agents_current(f->s, &info) && strcmp(info.protocol, "monitor") == 0 &&
+	       strcmp(info.state, "current") == 0 && info.proto == 1 && info.id[0] == '\0';
+}
+
+static void test_monitor_wins_over_http(void **state)
+{
+	struct fake *f = *state;
+	struct fake_session fs = { 0 };
+	struct agents_reply r;
+
+	register_current(f, A_ID, "10.0.0.1:1");
+	monitor_up(f, &fs);
+	/* The HTTP agent is suspended; the session is current at once. */
+	assert_true(monitor_current(f));
+	assert_true(f->m.agent_current);
+	finish_open(f, AP_CALL_SUSPEND, A_ID, 0);
+	assert_true(monitor_current(f));
+	assert_false(agents_check_scaler(f->s, U(A_ID), 9, "/upscale", &r));
+	assert_int_equal(r.status, 400);
+	/* A new HTTP registration waits: no /resume while the session is up. */
+	add_registered(f, B_ID, "10.0.0.2:2");
+	assert_null(open_call(f, AP_CALL_RESUME, B_ID));
+	assert_int_equal(open_calls(f), 0);
+	/* The session ends: the newest HTTP agent is resumed. */
+	agents_monitor_down(f->s, &fs);
+	assert_true(no_current(f));
+	assert_false(f->m.agent_current);
+	finish_open(f, AP_CALL_RESUME, B_ID, 0);
+	assert_true(is_current(f, B_ID));
+}
+
+static void test_monitor_wish(void **state)
+{
+	struct fake *f = *state;
+	struct fake_session one = { 0 }, two = { 0 };
+
+	/* Kept without an agent, delivered to the session once it is up. */
+	agents_request_upscale(f->s, true);
+	monitor_up(f, &one);
+	assert_int_equal(one.asks, 1);
+	assert_int_equal(f->m.upscale_requests_predicted_total, 1);
+	/* Every ask goes out (UpscaleRequest has nothing in flight). */
+	agents_request_upscale(f->s, false);
+	agents_request_upscale(f->s, false);
+	assert_int_equal(one.asks, 3);
+	assert_int_equal(f->m.upscale_requests_total, 3);
+	/* A newer session replaces it and gets the pending wish at once; the
+	 * old one's late "down" changes nothing. */
+	monitor_up(f, &two);
+	assert_int_equal(two.asks, 1);
+	agents_monitor_down(f->s, &one);
+	assert_true(monitor_current(f));
+	/* A failed send is counted; the wish stays for the next agent. */
+	two.fail = -EPIPE;
+	agents_request_upscale(f->s, false);
+	assert_int_equal(f->m.upscale_requests_failed_total, 1);
+	agents_monitor_down(f->s, &two);
+	assert_true(no_current(f));
+	assert_true(agents_wish_pending(f->s));
+	register_current(f, A_ID, "10.0.0.1:1");
+	assert_non_null(open_call(f, AP_CALL_TRY_UPSCALE, A_ID));
+	/* Applied: no more asks anywhere. */
+	agents_upscale_applied(f->s);
+	finish_open(f, AP_CALL_TRY_UPSCALE, A_ID, 0);
+	monitor_up(f, &one);
+	assert_int_equal(one.asks, 3);
+}
+
+/* A monitor session comes up while an HTTP agent is being resumed: the
+ * resume finishes, then that agent is suspended right away. */
+static void test_monitor_up_during_resume(void **state)
+{
+	struct fake *f = *state;
+	struct fake_session fs = { 0 };
+
+	add_registered(f, A_ID, "10.0.0.1:1");
+	assert_non_null(open_call(f, AP_CALL_RESUME, A_ID));
+	agents_request_upscale(f->s, false);
+	monitor_up(f, &fs);
+	assert_int_equal(fs.asks, 1);
+	finish_open(f, AP_CALL_RESUME, A_ID, 0);
+	/* The wish went to the session, not to the HTTP agent. */
+	assert_null(open_call(f, AP_CALL_TRY_UPSCALE, A_ID));
+	assert_non_null(open_call(f, AP_CALL_SUSPEND, A_ID));
+	assert_true(monitor_current(f));
 }
 
 static void test_check_scaler(void **state)
@@ -546,8 +659,11 @@ int main(void)
 		T(test_unregister_current_resumes_previous),
 		T(test_drop_after_three_failed_checks),
 		T(test_checks_do_not_run_early),
-		T(test_wish_rate_limit_and_expiry),
+		T(test_wish_delivered_each_time),
 		T(test_failed_try_upscale_keeps_wish),
+		T(test_monitor_wins_over_http),
+		T(test_monitor_wish),
+		T(test_monitor_up_during_resume),
 		T(test_check_scaler),
 		T(test_free_answers_pending_registration),
 	};

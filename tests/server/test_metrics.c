@@ -148,10 +148,13 @@ static void test_render_parses(void **state)
 static void test_status_slots(void **state)
 {
 	(void)state;
-	assert_int_equal(metrics_status_slot(200), 0);
-	assert_int_equal(metrics_status_slot(413), 7);
+	assert_int_equal(metrics_status_slot(101), 0); /* GET /monitor upgraded */
+	assert_int_equal(metrics_status_slot(200), 1);
+	assert_int_equal(metrics_status_slot(413), 8);
+	assert_int_equal(metrics_status_slot(426), 9);
 	assert_int_equal(metrics_status_slot(418), METRICS_STATUS_SLOTS - 1);
 	assert_string_equal(metrics_endpoint_name(EP_HEALTH_CHECK), "health-check");
+	assert_string_equal(metrics_endpoint_name(EP_MONITOR), "monitor");
 }
 
 int main(void)

@@ -3,7 +3,10 @@
 """The real-VM end-to-end test: vm-informant inside a QEMU guest (Debian's
 kernel, a real cgroup v2 with the memory controller), the host playing the
 autoscaler-agent over forwarded TCP and growing/shrinking the guest's
-memory through QMP.  See tests/vm/README.md for the story and the numbers.
+memory through QMP.  The host first registers as an agent of the HTTP
+informant protocol, then a websocket monitor session (today's agents)
+takes over and the scaling story runs over it; when the session ends the
+HTTP agent is current again.  See tests/vm/README.md.
 
 Prints "vm: N passed, N failed"; exit 0 if all passed, 77 if the machine
 cannot run a VM at all, 1 otherwise.
@@ -23,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vmlib  # noqa: E402
 from autoscaler import Autoscaler  # noqa: E402
 from hostagent import HostAgent, http_request  # noqa: E402
+from monitoragent import MonitorAgent  # noqa: E402
 from vmlib import MIB, GuestError, log  # noqa: E402
 
 CG = "/sys/fs/cgroup/neon-postgres"
@@ -99,7 +103,7 @@ class Story:
 
     def __init__(self, vm, checks):
         self.vm, self.c = vm, checks
-        self.agent = self.scaler = None
+        self.agent = self.http_agent = self.scaler = None
         self.phase_t = time.monotonic()
 
     def phase(self, name):
@@ -119,6 +123,14 @@ class Story:
         deadline = time.monotonic() + timeout
         while self.limits() != want and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def wait_calls(self, path, n, timeout=5.0):
+        """How many calls to path the HTTP agent got, waiting up to timeout
+        for n of them."""
+        deadline = time.monotonic() + timeout
+        while len(self.http_agent.calls_to(path)) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return len(self.http_agent.calls_to(path))
 
     def frozen(self):
         return re.search(r"^frozen 1$", self.vm.read_file(f"{CG}/cgroup.events"), re.M) is not None
@@ -161,25 +173,35 @@ class Story:
         self.c.check("start: the daemon thawed the cgroup", not self.frozen())
 
     def register(self):
-        self.phase("register")
-        self.agent = HostAgent(self.vm.informant_port)
-        self.scaler = Autoscaler(self.vm, self.agent, BASE_MIB * MIB)
+        self.phase("register (HTTP informant protocol)")
+        self.agent = self.http_agent = HostAgent(self.vm.informant_port)
         status, body = self.agent.register()
         self.c.check("/register answers 200 with protoVersion 4",
                      status == 200 and isinstance(body, dict) and body.get("protoVersion") == 4,
                      f"{status} {body}")
         self.c.check("the informant called GET /id during /register",
                      len(self.agent.calls_to("/id")) >= 1)
-        deadline = time.monotonic() + 5
-        while not self.agent.calls_to("/resume") and time.monotonic() < deadline:
-            time.sleep(0.05)
         self.c.check("the informant sent /resume (agent is current)",
-                     len(self.agent.calls_to("/resume")) == 1)
+                     self.wait_calls("/resume", 1) == 1)
         status, _ = self.agent.health_check()
         self.c.equal("/health-check answers 200", status, 200)
 
+    def monitor(self):
+        self.phase("monitor session (websocket protocol) takes over")
+        self.agent = MonitorAgent(self.vm.informant_port)
+        self.c.check("GET /monitor upgraded, version handshake answered {\"version\":1}", True)
+        self.scaler = Autoscaler(self.vm, self.agent, BASE_MIB * MIB)
+        self.c.check("the HTTP agent was sent /suspend (the session is the newer kind)",
+                     self.wait_calls("/suspend", 1) == 1)
+        status, _ = self.agent.health_check()
+        self.c.equal("HealthCheck answered", status, 200)
+        status, doc = http_request(("127.0.0.1", self.vm.informant_port), "GET", "/status", {})
+        cur = (doc.get("current_agent") or {}) if isinstance(doc, dict) else {}
+        self.c.equal("/status: the current agent speaks the monitor protocol",
+                     cur.get("protocol"), "monitor")
+
     def pressure(self):
-        self.phase(f"memory.high event: {WORKLOAD_MIB} MiB workload, freeze, /try-upscale")
+        self.phase(f"memory.high event: {WORKLOAD_MIB} MiB workload, freeze, UpscaleRequest")
         self.vm.sh(f"(sh -c 'echo $$ > {CG}/cgroup.procs && exec vmtool alloc {WORKLOAD_MIB} "
                    "/run/alloc.state' </dev/null >/run/alloc.log 2>&1 &)")
         # The host's part: plug memory, wait until the guest has it, then
@@ -190,14 +212,15 @@ class Story:
         self.c.check("the workload raised memory.events high",
                      int(re.search(r"^high (\d+)", events, re.M).group(1)) > 0,
                      events.strip().replace("\n", ", "))
-        if not self.c.check("the informant sent /try-upscale", call is not None
-                            and call.body.get("memory") is True
-                            and call.body.get("expectedID") == self.agent.id,
+        if not self.c.check("the informant sent UpscaleRequest (odd id)", call is not None
+                            and call.body.get("type") == "UpscaleRequest"
+                            and call.body.get("id", 0) % 2 == 1,
                             str(call.body if call else None)):
             return False
         self.c.equal("virtio-mem grow: MemTotal follows", mem_total,
                      self.m0 + VMEM_STEP, mib)
-        self.c.check("/upscale answers 200", reply[0] == 200, str(reply))
+        self.c.check("UpscaleNotification answered UpscaleConfirmation", reply[0] == 200,
+                     str(reply))
         self.check_limits(f"upscale to {mib(self.scaler.vm_bytes)}: limits follow",
                           limits_for(self.scaler.vm_bytes, mem_total))
         self.check_freeze_log()
@@ -287,7 +310,7 @@ class Story:
         self.phase("DIMM hot-plug")
         announced = self.scaler.vm_bytes + DIMM_SIZE
         status, body = self.agent.upscale(announced)
-        self.c.check("/upscale before the memory exists answers 200", status == 200,
+        self.c.check("upscale before the memory exists is confirmed", status == 200,
                      f"{status} {body}")
         self.check_limits(f"upscale to {mib(announced)} before the DIMM: capped at MemTotal",
                           limits_for(announced, self.m0))
@@ -301,9 +324,20 @@ class Story:
         self.check_limits("limits follow the arrived memory by themselves (MemTotal re-read)",
                           want)
         status, body = self.agent.upscale(self.scaler.vm_bytes)
-        self.c.check("/upscale after the DIMM arrived answers 200", status == 200,
+        self.c.check("upscale after the DIMM arrived is confirmed", status == 200,
                      f"{status} {body}")
         self.check_limits(f"upscale to {mib(announced)} after the DIMM: limits follow", want)
+
+    def handback(self):
+        self.phase("the session ends: the HTTP agent is current again")
+        code = self.agent.close()
+        self.c.equal("the informant answered our close with 1000", (code or (None,))[0], 1000)
+        self.c.equal("the HTTP agent was resumed again", self.wait_calls("/resume", 2), 2)
+        before = self.limits()
+        status, body = self.http_agent.upscale(self.scaler.vm_bytes)
+        self.c.check("/upscale of the HTTP agent answers 200", status == 200, f"{status} {body}")
+        self.check_limits("the same size over HTTP keeps the limits", before)
+        self.agent = self.http_agent
 
     def sigterm(self):
         self.phase("SIGTERM while frozen")
@@ -373,9 +407,11 @@ def main():
         if story.guest_setup():
             story.initial_limits()
             story.register()
+            story.monitor()
             if story.pressure():
                 story.downscale()
             story.dimm()
+            story.handback()
             story.sigterm()
     except vmlib.Skip as e:
         print(f"vm: SKIP: {e}", flush=True)
@@ -390,8 +426,9 @@ def main():
         if checks.failed and vm is not None and vm.proc is not None:
             log("daemon log (tail):\n" + (story.daemon_log_tail() if story else ""))
             log("serial console (tail):\n" + vm.serial_tail(20))
-        if story is not None and story.agent is not None:
-            story.agent.close()
+        agents = [] if story is None else [story.agent, story.http_agent]
+        for agent in dict.fromkeys(a for a in agents if a is not None):
+            agent.close()
         if vm is not None:
             vm.stop()
         if checks.failed or args.keep:

@@ -54,10 +54,11 @@ static int read_listen_addr(struct sim_proc *p)
 int sim_start(struct sim_proc *p, const char *const *extra)
 {
 	const char *dir = getenv("VMI_BUILD_DIR");
-	const char *argv[32] = { NULL, "--no-register", "--quiet", "--listen", "127.0.0.1:0",
-				 "--id", TEST_AGENT_ID, "--informant", "127.0.0.1:9" };
+	const char *argv[32] = { NULL, "--protocol", "informant", "--no-register", "--quiet",
+				 "--listen", "127.0.0.1:0", "--id", TEST_AGENT_ID, "--informant",
+				 "127.0.0.1:9" };
 	char path[512];
-	int fds[2], argc = 9, r;
+	int fds[2], argc = 11, r;
 
 	if (!dir)
 		return -ENOENT;

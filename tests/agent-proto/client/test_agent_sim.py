@@ -128,7 +128,8 @@ def kb(text, key):
 class Sim:
     def __init__(self, args):
         path = os.path.join(os.environ["VMI_BUILD_DIR"], "agent-proto", "agent-sim")
-        self.proc = subprocess.Popen([path, "--json"] + args, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen([path, "--json", "--protocol", "informant"] + args,
+                                     stdout=subprocess.PIPE, text=True)
         self.events = []
         self.lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
