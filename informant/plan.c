@@ -152,9 +152,13 @@ bool plan_upscale_shrinks(const struct config *cfg, const struct plan_state *st,
 		plan_base_limits(cfg, plan_basis(cfg, st->vm_bytes, st->mem_total),
 				 plan_cache_reserved(cfg, st), &old_max, &old_high);
 	}
+	/* The upscale sets the cache to its own target, superseding any size
+	 * still on its way (say one for a MemTotal that grew before the
+	 * agent spoke). */
 	next.vm_bytes = vm_bytes;
+	next.cache.inflight = plan_cache_target(cfg, plan_basis(cfg, vm_bytes, st->mem_total));
 	plan_base_limits(cfg, plan_basis(cfg, vm_bytes, st->mem_total),
-		    plan_cache_reserved(cfg, &next), &new_max, &new_high);
+			 plan_cache_reserved(cfg, &next), &new_max, &new_high);
 	return new_max < old_max || new_high < old_high;
 }
 

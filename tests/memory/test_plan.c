@@ -338,6 +338,16 @@ static void test_upscale_shrink_compares_limits_in_force(void **state)
 	assert_false(plan_upscale_shrinks(&cfg, &st, 5120 * MiB));
 	assert_false(plan_upscale_shrinks(&cfg, &st, 4096 * MiB));
 	assert_true(plan_upscale_shrinks(&cfg, &st, 3072 * MiB));
+	/* A bigger cache on its way for a MemTotal that grew before the agent
+	 * spoke is superseded by the upscale's own target, not held against it. */
+	cfg.filecache.enabled = true;
+	st = (struct plan_state){ .mem_total = 6 * 1024 * MiB,
+				  .cache = { .known = true, .bytes = 2950 * MiB,
+					     .inflight = 4500 * MiB, .cap = UINT64_MAX },
+				  .planned = true, .planned_max = 990 * MiB,
+				  .planned_high = 890 * MiB };
+	assert_false(plan_upscale_shrinks(&cfg, &st, 4096 * MiB));
+	cfg.filecache.enabled = false;
 	/* First /upscale after a restart: the basis loses the sys buffer. */
 	st = (struct plan_state){ .cache.cap = UINT64_MAX, .mem_total = 4096 * MiB };
 	assert_true(plan_upscale_shrinks(&cfg, &st, 4096 * MiB));
