@@ -65,7 +65,7 @@ int cg_open(const char *root, const char *name, struct cg **out, char *err, size
 		snprintf(err, errlen, "cgroup: out of memory");
 		return -ENOMEM;
 	}
-	cg->dirfd = cg->epoll_fd = cg->inotify_fd = cg->wd = cg->current_fd = -1;
+	cg->dirfd = cg->epoll_fd = cg->inotify_fd = cg->wd = cg->current_fd = cg->stat_fd = -1;
 	r = cgf_join(root, name, cg->path, sizeof(cg->path), err, errlen);
 	if (r == 0)
 		r = cgf_open_dir(cg->path, &cg->dirfd, err, errlen);
@@ -180,30 +180,103 @@ void cg_drop_kept(struct cg *cg)
 {
 	if (cg->current_fd >= 0)
 		close(cg->current_fd);
-	cg->current_fd = -1;
+	if (cg->stat_fd >= 0)
+		close(cg->stat_fd);
+	cg->current_fd = cg->stat_fd = -1;
 }
 
-/* memory.current is read on every sampler tick: one pread on a kept fd
- * instead of open, read, read, close.  Any failure closes it and takes the
- * by-name path, which also notices a re-created directory. */
+/* Files read on every sampler tick: one pread on a kept fd instead of
+ * open, read, read, close.  Returns the length, or -errno after which the
+ * fd is closed and the caller takes the by-name path (which also notices
+ * a re-created directory). */
+static ssize_t read_kept(struct cg *cg, int *fd, const char *file, char *buf)
+{
+	ssize_t n;
+
+	if (*fd < 0)
+		*fd = openat(cg->dirfd, file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (*fd < 0)
+		return -errno;
+	do
+		n = pread(*fd, buf, CG_FILE_MAX + 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n >= 0 && n <= CG_FILE_MAX)
+		return n;
+	n = n < 0 ? -errno : -EFBIG;
+	close(*fd);
+	*fd = -1;
+	return n;
+}
+
 int cg_read_current(struct cg *cg, uint64_t *out, char *err, size_t errlen)
 {
 	char buf[CG_FILE_MAX + 1], name[PATH_MAX + 32];
-	ssize_t n;
+	ssize_t n = read_kept(cg, &cg->current_fd, "memory.current", buf);
 
-	if (cg->current_fd < 0)
-		cg->current_fd = openat(cg->dirfd, "memory.current", O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (cg->current_fd >= 0) {
-		do
-			n = pread(cg->current_fd, buf, sizeof(buf), 0);
-		while (n < 0 && errno == EINTR);
-		if (n >= 0 && n <= CG_FILE_MAX) {
-			snprintf(name, sizeof(name), "%s/memory.current", cg->path);
-			return cg_parse_value(name, buf, (size_t)n, out, err, errlen);
-		}
-		cg_drop_kept(cg);
+	if (n < 0)
+		return cg_read_value(cg, "memory.current", out, err, errlen);
+	snprintf(name, sizeof(name), "%s/memory.current", cg->path);
+	return cg_parse_value(name, buf, (size_t)n, out, err, errlen);
+}
+
+int cg_read_memory_stat(struct cg *cg, struct cg_memory_stat *out, char *err, size_t errlen)
+{
+	char buf[CG_FILE_MAX + 1], name[PATH_MAX + 32];
+	ssize_t n = read_kept(cg, &cg->stat_fd, "memory.stat", buf);
+	size_t len;
+	int r;
+
+	snprintf(name, sizeof(name), "%s/memory.stat", cg->path);
+	if (n < 0) {
+		r = cg_read_file(cg, "memory.stat", buf, &len, err, errlen);
+		if (r < 0)
+			return r;
+		n = (ssize_t)len;
 	}
-	return cg_read_value(cg, "memory.current", out, err, errlen);
+	return cg_parse_memory_stat(name, buf, (size_t)n, out, err, errlen);
+}
+
+int cg_pressure_trigger(struct cg *cg, const char *trigger, int *fd, char *err, size_t errlen)
+{
+	size_t len = strlen(trigger) + 1; /* the kernel wants the NUL too */
+	int e, f;
+
+	if (!cg->cgroupfs) {
+		snprintf(err, errlen, "%s: not on cgroupfs: no PSI triggers", cg->path);
+		return -EOPNOTSUPP;
+	}
+	f = openat(cg->dirfd, "memory.pressure", O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (f < 0) {
+		e = errno;
+		snprintf(err, errlen, "%s/memory.pressure: open: %s", cg->path, strerror(e));
+		return -e;
+	}
+	if (write(f, trigger, len) != (ssize_t)len) {
+		/* A plain file takes the write; only the kernel's PSI file
+		 * turns it into a trigger. */
+		e = errno ? errno : EIO;
+		close(f);
+		snprintf(err, errlen, "%s/memory.pressure: trigger \"%s\": %s", cg->path, trigger,
+			 strerror(e));
+		return -e;
+	}
+	*fd = f;
+	return 0;
+}
+
+int cg_reclaim_at(const char *dirpath, uint64_t bytes, char *err, size_t errlen)
+{
+	char text[24];
+	int dirfd, r;
+
+	/* A handle of its own: no state of the object is touched. */
+	r = cgf_open_dir(dirpath, &dirfd, err, errlen);
+	if (r < 0)
+		return r;
+	snprintf(text, sizeof(text), "%" PRIu64, bytes);
+	r = cgf_write(dirfd, dirpath, "memory.reclaim", text, err, errlen);
+	close(dirfd);
+	return r;
 }
 
 int cg_read_high(struct cg *cg, uint64_t *out, char *err, size_t errlen)
@@ -222,6 +295,15 @@ static int read_keyed(struct cg *cg, const char *file, char *buf, size_t *len, c
 {
 	snprintf(name, namelen, "%s/%s", cg->path, file);
 	return cg_read_file(cg, file, buf, len, err, errlen);
+}
+
+int cg_read_pressure(struct cg *cg, struct cg_pressure *out, char *err, size_t errlen)
+{
+	char buf[CG_FILE_MAX + 1], name[PATH_MAX + 32];
+	size_t len;
+	int r = read_keyed(cg, "memory.pressure", buf, &len, name, sizeof(name), err, errlen);
+
+	return r < 0 ? r : cg_parse_pressure(name, buf, len, out, err, errlen);
 }
 
 int cg_read_memory_events(struct cg *cg, struct cg_memory_events *out, char *err, size_t errlen)

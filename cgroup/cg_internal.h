@@ -20,6 +20,7 @@ struct cg {
 	uint64_t last_high;       /* the `high` counter last read by the watcher */
 	uint64_t generation;      /* re-opens after the directory was re-created */
 	int current_fd;           /* memory.current kept open for pread; -1 = closed */
+	int stat_fd;              /* memory.stat, the same way */
 };
 
 /* Reads all of <dirpath>/<file> (at most CG_FILE_MAX bytes) into buf, which
@@ -42,8 +43,8 @@ int cgf_open_dir(const char *path, int *dirfd, char *err, size_t errlen);
 
 /* Closes the watcher's fds (the object stays usable). */
 void cg_watch_stop(struct cg *cg);
-/* Closes the kept memory.current; the next read opens it by name again
- * (so a file replaced under the same name is seen). */
+/* Closes the kept memory.current and memory.stat; the next read opens
+ * them by name again (so a file replaced under the same name is seen). */
 void cg_drop_kept(struct cg *cg);
 
 #endif

@@ -250,3 +250,125 @@ int cg_parse_cgroup_events(const char *file, const char *buf, size_t len,
 	out->frozen = frozen == 1;
 	return 0;
 }
+
+int cg_parse_memory_stat(const char *file, const char *buf, size_t len,
+			 struct cg_memory_stat *out, char *err, size_t errlen)
+{
+	struct cg_memory_stat st = { 0 };
+	struct key_slot slots[] = {
+		{ "anon", &st.anon, true, false },
+		{ "file", &st.file, true, false },
+		{ "shmem", &st.shmem, true, false },
+	};
+	int r = parse_keyed(file, buf, len, slots, sizeof(slots) / sizeof(slots[0]), err, errlen);
+
+	if (r == 0)
+		*out = st;
+	return r;
+}
+
+uint64_t cg_workload_bytes(uint64_t current, const struct cg_memory_stat *st)
+{
+	uint64_t cache = st->file > st->shmem ? st->file - st->shmem : 0;
+
+	return current > cache ? current - cache : 0;
+}
+
+/* ---- PSI ------------------------------------------------------------------- */
+
+/* A PSI average: "<1-3 digits>[.<1-9 digits>]", at most 100. */
+static int parse_percent(const char *p, size_t len, double *out)
+{
+	const char *dot = memchr(p, '.', len);
+	size_t whole_len = dot ? (size_t)(dot - p) : len;
+	uint64_t whole, frac = 0;
+	double scale = 1;
+	int r;
+
+	if (whole_len > 3 || parse_u64(p, whole_len, &whole) < 0)
+		return -EINVAL;
+	if (dot) {
+		size_t frac_len = len - whole_len - 1;
+
+		r = frac_len > 9 ? -EINVAL : parse_u64(dot + 1, frac_len, &frac);
+		if (r < 0)
+			return -EINVAL;
+		for (size_t i = 0; i < frac_len; i++)
+			scale *= 10;
+	}
+	*out = (double)whole + (double)frac / scale;
+	return *out <= 100 ? 0 : -ERANGE;
+}
+
+/* The tokens after "some " or "full ": single-space separated key=value;
+ * avg10 and total are required, each at most once. */
+static int parse_psi_tokens(const char *p, size_t len, double *avg10, uint64_t *total)
+{
+	bool seen_avg = false, seen_total = false;
+	size_t pos = 0;
+
+	while (pos < len) {
+		const char *tok = p + pos, *sp = memchr(tok, ' ', len - pos);
+		size_t tlen = sp ? (size_t)(sp - tok) : len - pos;
+		const char *eq = memchr(tok, '=', tlen);
+		size_t klen;
+
+		if (!eq)
+			return -EINVAL;
+		klen = (size_t)(eq - tok);
+		if (klen == 5 && memcmp(tok, "avg10", 5) == 0) {
+			if (seen_avg || parse_percent(eq + 1, tlen - klen - 1, avg10) < 0)
+				return -EINVAL;
+			seen_avg = true;
+		} else if (klen == 5 && memcmp(tok, "total", 5) == 0) {
+			if (seen_total || parse_u64(eq + 1, tlen - klen - 1, total) < 0)
+				return -EINVAL;
+			seen_total = true;
+		}
+		pos += tlen + 1;
+		if (sp && pos == len)
+			return -EINVAL; /* a trailing blank: a cut-off token? */
+	}
+	return seen_avg && seen_total ? 0 : -EINVAL;
+}
+
+int cg_parse_pressure(const char *file, const char *buf, size_t len, struct cg_pressure *out,
+		      char *err, size_t errlen)
+{
+	struct cg_pressure pr = { 0 };
+	unsigned lineno = 0, some = 0, full = 0;
+	size_t pos = 0;
+	char q[40];
+	int r = check_size(file, len, "\"some ...\" and \"full ...\" lines", err, errlen);
+
+	if (r < 0)
+		return r;
+	while (pos < len) {
+		const char *line = buf + pos, *nl = memchr(line, '\n', len - pos);
+		size_t line_len = nl ? (size_t)(nl - line) : len - pos;
+
+		lineno++;
+		if (line_len > 5 && memcmp(line, "some ", 5) == 0 && !some++)
+			r = parse_psi_tokens(line + 5, line_len - 5, &pr.some_avg10,
+					     &pr.some_total_us);
+		else if (line_len > 5 && memcmp(line, "full ", 5) == 0 && !full++)
+			r = parse_psi_tokens(line + 5, line_len - 5, &pr.full_avg10,
+					     &pr.full_total_us);
+		else
+			r = -EINVAL;
+		if (r < 0) {
+			snprintf(err, errlen, "%s: line %u: \"%s\" is not one \"some\" or \"full\" "
+				 "line with avg10= and total=", file, lineno,
+				 quote(line, line_len, q, sizeof(q)));
+			return -EINVAL;
+		}
+		pos += line_len + 1;
+	}
+	if (!some || !full) {
+		snprintf(err, errlen, "%s: the \"%s\" line is missing (truncated?)", file,
+			 some ? "full" : "some");
+		return -EINVAL;
+	}
+	*out = pr;
+	return 0;
+}

@@ -34,6 +34,18 @@ struct cg_cgroup_events {
 	bool populated, frozen;
 };
 
+/* What memory.stat says about the cgroup's memory (bytes); the kernel's
+ * other lines are skipped. */
+struct cg_memory_stat {
+	uint64_t anon, file, shmem;
+};
+
+/* memory.pressure: cumulative stall time (µs) and the 10 s averages (%). */
+struct cg_pressure {
+	uint64_t some_total_us, full_total_us;
+	double some_avg10, full_avg10;
+};
+
 /* Parses a single-value file (memory.current/high/max, cgroup.freeze): an
  * unsigned decimal or "max" (→ CG_UNLIMITED), optionally followed by one
  * newline.  Empty, signed, overflowing or trailing-garbage content fails. */
@@ -48,6 +60,20 @@ int cg_parse_memory_events(const char *file, const char *buf, size_t len,
  * and must be 0 or 1; unknown names are skipped. */
 int cg_parse_cgroup_events(const char *file, const char *buf, size_t len,
 			   struct cg_cgroup_events *out, char *err, size_t errlen);
+/* Parses memory.stat: same line rules; anon, file and shmem are required
+ * (every kernel since 4.x writes them), the rest is skipped. */
+int cg_parse_memory_stat(const char *file, const char *buf, size_t len,
+			 struct cg_memory_stat *out, char *err, size_t errlen);
+/* Parses a PSI file ("some avg10=… avg60=… avg300=… total=…" and a "full"
+ * line, either may come first): both lines, each with avg10 and total, are
+ * required; unknown tokens (a newer kernel's) are skipped. */
+int cg_parse_pressure(const char *file, const char *buf, size_t len, struct cg_pressure *out,
+		      char *err, size_t errlen);
+
+/* The memory the workload itself holds: memory.current without the page
+ * cache the kernel can reclaim at memory.high — current − (file − shmem),
+ * floored at 0 (shmem and tmpfs count as file but cannot go without swap). */
+uint64_t cg_workload_bytes(uint64_t current, const struct cg_memory_stat *st);
 
 /* ---- The cgroup object (I/O) ---- */
 
@@ -80,6 +106,20 @@ int cg_read_memory_events(struct cg *cg, struct cg_memory_events *out, char *err
 /* Reads the kernel's view of the freeze (cgroup.events "frozen"); on a plain
  * directory it is whatever the file says. */
 int cg_read_frozen(struct cg *cg, bool *frozen, char *err, size_t errlen);
+/* memory.stat (kept open like memory.current) and memory.pressure; -ENOENT
+ * when the file does not exist (older kernels, plain test directories). */
+int cg_read_memory_stat(struct cg *cg, struct cg_memory_stat *out, char *err, size_t errlen);
+int cg_read_pressure(struct cg *cg, struct cg_pressure *out, char *err, size_t errlen);
+/* Registers a PSI trigger ("some 100000 1000000": 100 ms of stall within
+ * 1 s) on memory.pressure and hands out the fd to poll for EPOLLPRI; the
+ * caller closes it.  -ENOENT/-EINVAL/-EOPNOTSUPP where triggers are not
+ * supported (plain directories, older kernels). */
+int cg_pressure_trigger(struct cg *cg, const char *trigger, int *fd, char *err, size_t errlen);
+/* Asks the kernel to reclaim bytes from the cgroup at dirpath (cg_path())
+ * through memory.reclaim.  BLOCKS while the kernel reclaims, so it takes a
+ * path, not the object: it is meant for a worker thread.  -EAGAIN when
+ * less could be reclaimed, -ENOENT without memory.reclaim. */
+int cg_reclaim_at(const char *dirpath, uint64_t bytes, char *err, size_t errlen);
 
 /* Write memory.max / memory.high as decimal bytes without newline
  * (CG_UNLIMITED writes "max").  Callers write max before high. */

@@ -68,6 +68,7 @@ const struct config_key config_keys[] = {
 	K_SIZE("cgroup", "memory_high_step", cgroup.memory_high_step, MIB, GIB, "1MiB to 1GiB"),
 	K_DUR("cgroup", "memory_high_step_interval", cgroup.memory_high_step_interval_ms, 1, SEC,
 	      "1ms to 1s"),
+	K_BOOL("cgroup", "exclude_page_cache", cgroup.exclude_page_cache),
 
 	K_BOOL("filecache", "enabled", filecache.enabled),
 	K_STR("filecache", "connstr", CK_STR, filecache.connstr, "a libpq connection string"),
@@ -132,6 +133,7 @@ void config_defaults(struct config *c)
 	c->cgroup.min_freeze_interval_ms = SEC;
 	c->cgroup.memory_high_step = 10 * MIB;
 	c->cgroup.memory_high_step_interval_ms = 25;
+	c->cgroup.exclude_page_cache = true;
 
 	c->filecache.enabled = false;
 	c->filecache.in_memory = true;

@@ -43,6 +43,7 @@ struct config {
 		uint64_t min_freeze_interval_ms;   /* 1 s */
 		uint64_t memory_high_step;         /* 10 MiB */
 		uint64_t memory_high_step_interval_ms; /* 25 ms */
+		bool exclude_page_cache;    /* decide on memory.current − (file − shmem) */
 	} cgroup;
 	struct {
 		bool enabled;

@@ -5,7 +5,9 @@
  * smaller size, or the first /upscale after a restart, whose basis drops
  * the sys buffer).
  *
- * Decide with plan_downscale(), shrink the file cache first (Postgres,
+ * Decide with plan_downscale(); if the workload fits but page cache
+ * does not, ask the kernel to reclaim it (memory.reclaim, off the loop)
+ * and decide again on memory.current; shrink the file cache (Postgres,
  * asynchronous), then write the new limits exactly (this is the one path
  * allowed to lower them into the workload's buffer), then answer.  One
  * runs at a time; a newer /upscale or /downscale supersedes it: a
@@ -131,32 +133,13 @@ bool downscale_on_cache_result(struct memory *m, uint64_t token, int err, uint64
 	return true;
 }
 
-void downscale_start(struct memory *m, uint64_t vm_bytes, bool from_upscale,
-		     memory_done_fn done, void *arg)
+/* The decision stands (and the page cache, if any had to go, is gone):
+ * the cache first, then the limits. */
+static void downscale_resize(struct memory *m)
 {
-	struct plan_state st;
-	struct plan_downscale p;
-	uint64_t current = 0, token;
-	char err[256];
+	uint64_t token;
 	int r;
 
-	downscale_supersede(m, "Superseded by a newer request");
-	if (m->cgroup && m->io.read_current(m->io.ctx, &current, err, sizeof(err)) < 0) {
-		log_event(LOG_ERROR, "cannot read memory.current", LF_STR("error", err), LF_END);
-		done(arg, 500, MEM_INTERNAL_ERROR);
-		return;
-	}
-	limits_plan_state(m, &st);
-	plan_downscale(&m->cfg, &st, vm_bytes, current, &p);
-	m->downscale = (struct mem_downscale){
-		.active = true, .from_upscale = from_upscale, .vm_bytes = vm_bytes, .plan = p,
-		.cache_prev = m->cache.bytes, .cache_prev_known = m->cache.known,
-		.done = done, .arg = arg,
-	};
-	if (!p.ok) {
-		downscale_answer(m, false, p.status);
-		return;
-	}
 	if (!m->filecache) {
 		downscale_finish(m, false, 0);
 		return;
@@ -164,11 +147,92 @@ void downscale_start(struct memory *m, uint64_t vm_bytes, bool from_upscale,
 	/* This size supersedes a background one still being retried. */
 	token = cache_next_token(m);
 	cache_forget_inflight(m);
-	r = m->io.cache_set(m->io.ctx, p.cache_target, false, token);
+	r = m->io.cache_set(m->io.ctx, m->downscale.plan.cache_target, false, token);
 	if (r < 0) {
 		log_event(LOG_ERROR, "cannot start resizing the file cache", LF_ERR(r), LF_END);
 		downscale_abort(m, 500, MEM_INTERNAL_ERROR);
 		return;
 	}
 	m->downscale.token = token;
+}
+
+void downscale_on_reclaim_result(struct memory *m, uint64_t token, int err, uint64_t reclaimed)
+{
+	struct mem_downscale *ds = &m->downscale;
+	uint64_t usage, current;
+	char status[AP_STATUS_MAX];
+
+	if (!ds->active || !ds->reclaiming || ds->token != token)
+		return; /* superseded: what the kernel dropped stays dropped */
+	ds->reclaiming = false;
+	m->metrics->reclaimed_bytes_total += reclaimed;
+	log_event(err ? LOG_WARN : LOG_INFO, "page cache reclaimed for a downscale",
+		  LF_U64("asked", ds->plan.reclaim), LF_U64("reclaimed", reclaimed),
+		  LF_STR("result", err ? log_strerror(err) : "all of it"), LF_END);
+	if (!predict_usage_fresh(m, &usage, &current)) {
+		downscale_abort(m, 500, MEM_INTERNAL_ERROR);
+		return;
+	}
+	if (current + m->cfg.cgroup.memory_high_buffer > ds->plan.new_high) {
+		plan_reclaim_refusal(&m->cfg, ds->plan.new_high, current, reclaimed, status,
+				     sizeof(status));
+		downscale_answer(m, false, status);
+		return;
+	}
+	downscale_resize(m);
+}
+
+/* Page cache must go before the limits: the kernel reclaims it, off the
+ * loop, bounded in time.  Where memory.reclaim does not exist the decision
+ * falls back to memory.current, as on kernels without it. */
+static void downscale_reclaim(struct memory *m, const struct plan_state *st, uint64_t current)
+{
+	struct mem_downscale *ds = &m->downscale;
+	uint64_t token = cache_next_token(m);
+	int r = m->io.reclaim(m->io.ctx, ds->plan.reclaim, token);
+
+	if (r < 0) {
+		log_event(r == -ENOENT ? LOG_DEBUG : LOG_WARN,
+			  "no reclaim: the downscale is judged on memory.current", LF_ERR(r), LF_END);
+		plan_downscale(&m->cfg, st, ds->vm_bytes, current, current, &ds->plan);
+		if (!ds->plan.ok)
+			downscale_answer(m, false, ds->plan.status);
+		else
+			downscale_resize(m);
+		return;
+	}
+	m->metrics->reclaims_total++;
+	ds->reclaiming = true;
+	ds->token = token;
+	log_event(LOG_INFO, "reclaiming page cache for a downscale", LF_U64("bytes", ds->plan.reclaim),
+		  LF_U64("memory_current", current), LF_U64("new_memory_high", ds->plan.new_high),
+		  LF_END);
+}
+
+void downscale_start(struct memory *m, uint64_t vm_bytes, bool from_upscale,
+		     memory_done_fn done, void *arg)
+{
+	struct plan_state st;
+	struct plan_downscale p;
+	uint64_t usage = 0, current = 0;
+
+	downscale_supersede(m, "Superseded by a newer request");
+	if (m->cgroup && !predict_usage_fresh(m, &usage, &current)) {
+		log_event(LOG_ERROR, "cannot read memory.current", LF_END);
+		done(arg, 500, MEM_INTERNAL_ERROR);
+		return;
+	}
+	limits_plan_state(m, &st);
+	plan_downscale(&m->cfg, &st, vm_bytes, current, usage, &p);
+	m->downscale = (struct mem_downscale){
+		.active = true, .from_upscale = from_upscale, .vm_bytes = vm_bytes, .plan = p,
+		.cache_prev = m->cache.bytes, .cache_prev_known = m->cache.known,
+		.done = done, .arg = arg,
+	};
+	if (!p.ok)
+		downscale_answer(m, false, p.status);
+	else if (p.reclaim)
+		downscale_reclaim(m, &st, current);
+	else
+		downscale_resize(m);
 }

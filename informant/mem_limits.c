@@ -124,18 +124,16 @@ static int limits_write(struct memory *m, uint64_t max, uint64_t high, const cha
 	return 0;
 }
 
-/* The workload now, for the hold rule: read afresh (a lowering is rare and
- * the last sample may be 100 ms old), else the last sample, else
- * "everything" (hold every lowering). */
+/* The workload now, for the hold rule (the usage decisions are made on:
+ * page cache is not protected, the kernel drops it at the lower limit):
+ * read afresh (a lowering is rare and the last sample may be 100 ms old),
+ * else the last sample, else "everything" (hold every lowering). */
 static uint64_t limits_current_now(struct memory *m)
 {
-	uint64_t current;
-	char err[256];
+	uint64_t usage, current;
 
-	if (m->cgroup && m->io.read_current(m->io.ctx, &current, err, sizeof(err)) == 0)
-		return current;
-	if (predict_current(m, &current))
-		return current;
+	if (predict_usage_now(m, &usage, &current))
+		return usage;
 	return UINT64_MAX;
 }
 

@@ -35,16 +35,39 @@ void predict_configure(struct memory *m)
 	plan_level_config(&m->cfg, &m->predict.level_cfg);
 }
 
-bool predict_current(struct memory *m, uint64_t *out)
+/* What decisions use: the workload (memory.current without reclaimable
+ * page cache) where memory.stat is known and the rule is on, else
+ * memory.current.  Page cache is the kernel's to drop at memory.high; it
+ * is not the workload's need. */
+static uint64_t usage_of(const struct memory *m, uint64_t current, const struct cg_memory_stat *st,
+			 bool stat_ok, bool *is_workload)
 {
+	*is_workload = stat_ok && m->cfg.cgroup.exclude_page_cache;
+	return *is_workload ? cg_workload_bytes(current, st) : current;
+}
+
+bool predict_usage_fresh(struct memory *m, uint64_t *usage, uint64_t *current)
+{
+	struct cg_memory_stat st;
+	bool stat_ok = false, workload;
 	char err[256];
 
-	if (m->predict.have_current) {
-		*out = m->predict.current;
-		return true;
-	}
-	if (!m->cgroup || m->io.read_current(m->io.ctx, out, err, sizeof(err)) < 0)
+	if (!m->cgroup || m->io.read_current(m->io.ctx, current, err, sizeof(err)) < 0)
 		return false;
+	if (m->cfg.cgroup.exclude_page_cache)
+		stat_ok = m->io.read_stat(m->io.ctx, &st, err, sizeof(err)) == 0;
+	*usage = usage_of(m, *current, &st, stat_ok, &workload);
+	return true;
+}
+
+bool predict_usage_now(struct memory *m, uint64_t *usage, uint64_t *current)
+{
+	if (predict_usage_fresh(m, usage, current))
+		return true;
+	if (!m->predict.have_usage)
+		return false;
+	*usage = m->predict.usage;
+	*current = m->predict.current;
 	return true;
 }
 
@@ -104,20 +127,22 @@ static void predict_judge(struct memory *m, uint64_t now)
 	}
 	prev = high == p->level_high ? p->level : MC_LEVEL_NORMAL;
 	p->level_high = high;
-	p->level = mc_level_next(&p->level_cfg, prev, p->current, high);
-	p->ms_to_high = mc_ema_time_to_limit(&p->ema, p->current, high);
-	need = plan_need_memory(&m->cfg, p->current, high, p->ms_to_high);
+	p->level = mc_level_next(&p->level_cfg, prev, p->usage, high);
+	p->ms_to_high = mc_ema_time_to_limit(&p->ema, p->usage, high);
+	need = plan_need_memory(&m->cfg, p->usage, high, p->ms_to_high);
 	if (need == PLAN_NEED_NONE || !predict_gate_open(m, true, now))
 		return;
 	/* "Never" has no number: the key is left out rather than 0 ("now"). */
 	if (p->ms_to_high == UINT64_MAX)
 		log_event(LOG_INFO, "more memory needed", LF_STR("why", need_name(need)),
-			  LF_U64("memory_current", p->current), LF_U64("memory_high", high),
+			  LF_U64("usage", p->usage), LF_U64("memory_current", p->current),
+			  LF_U64("memory_high", high),
 			  LF_DBL("growth_bytes_per_sec", mc_ema_rate(&p->ema)),
 			  LF_STR("pressure", mc_level_name(p->level)), LF_END);
 	else
 		log_event(LOG_INFO, "more memory needed", LF_STR("why", need_name(need)),
-			  LF_U64("memory_current", p->current), LF_U64("memory_high", high),
+			  LF_U64("usage", p->usage), LF_U64("memory_current", p->current),
+			  LF_U64("memory_high", high),
 			  LF_DBL("growth_bytes_per_sec", mc_ema_rate(&p->ema)),
 			  LF_U64("ms_to_high", p->ms_to_high),
 			  LF_STR("pressure", mc_level_name(p->level)), LF_END);
@@ -129,13 +154,49 @@ void predict_on_sample(struct memory *m, const struct memory_sample *s)
 	struct mem_predict *p = &m->predict;
 	uint64_t now = mem_now_ms(m);
 
-	p->have_current = s->current_ok;
+	p->have_usage = s->current_ok;
 	if (!s->current_ok)
 		return;
 	p->current = s->current;
+	p->usage = usage_of(m, s->current, &s->stat, s->stat_ok, &p->usage_is_workload);
 	m->metrics->memory_current_bytes = s->current;
-	mc_ema_update(&p->ema, now, s->current);
+	m->metrics->workload_bytes = p->usage_is_workload ? p->usage : 0;
+	mc_ema_update(&p->ema, now, p->usage);
 	if (!m->cgroup || !m->cfg.predict.enabled)
 		return;
 	predict_judge(m, now);
+}
+
+/* PSI: a stall is the workload waiting for memory, whatever the estimate
+ * says — reason enough to ask.  With a trigger the kernel tells us; without
+ * one (plain directories, older kernels) a reading about once a second
+ * counts as a stall when "some" grew by the trigger's threshold, 100 ms
+ * within the last second. */
+#define PREDICT_STALL_US 100000u
+#define PREDICT_STALL_WINDOW_MS 1000u
+
+void predict_on_pressure(struct memory *m, const struct cg_pressure *pr,
+			 enum memory_pressure_kind kind)
+{
+	struct mem_predict *p = &m->predict;
+	uint64_t now = mem_now_ms(m);
+	bool stall = kind == MEMORY_PSI_TRIGGER;
+
+	if (kind == MEMORY_PSI_READING && p->have_pressure &&
+	    pr->some_total_us >= p->pressure.some_total_us &&
+	    now - p->pressure_ms <= 2 * PREDICT_STALL_WINDOW_MS)
+		stall = pr->some_total_us - p->pressure.some_total_us >= PREDICT_STALL_US;
+	if (kind != MEMORY_PSI_TRIGGER) {
+		p->pressure = *pr;
+		p->pressure_ms = now;
+		p->have_pressure = true;
+		m->metrics->psi_some_seconds_total = (double)pr->some_total_us / 1e6;
+		m->metrics->psi_full_seconds_total = (double)pr->full_total_us / 1e6;
+	}
+	if (!stall || !m->cgroup)
+		return;
+	m->metrics->psi_stalls_total++;
+	log_event(LOG_INFO, "memory stall", LF_BOOL("trigger", kind == MEMORY_PSI_TRIGGER),
+		  LF_U64("usage", p->usage), LF_U64("memory_high", m->limits.high), LF_END);
+	predict_want(m, false, "memory stall (PSI)");
 }

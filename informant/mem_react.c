@@ -119,6 +119,24 @@ static void react_apply(struct memory *m, const struct cg_react_action *a)
 	}
 }
 
+/* An event is pressure when the workload (with its buffer) reaches
+ * memory.high.  Otherwise it is page cache the kernel reclaimed at
+ * memory.high — nothing to freeze for, nothing to ask — or an event from
+ * before an upscale that has since moved memory.high. */
+static bool react_pressure(struct memory *m, uint64_t n)
+{
+	uint64_t usage, current;
+
+	if (!m->limits.written || !predict_usage_now(m, &usage, &current) ||
+	    usage + m->cfg.cgroup.memory_high_buffer >= m->limits.high)
+		return true;
+	m->metrics->memory_high_cache_events_total += n;
+	log_event(LOG_DEBUG, "memory.high event without pressure", LF_U64("count", n),
+		  LF_U64("usage", usage), LF_U64("memory_current", current),
+		  LF_U64("memory_high", m->limits.high), LF_END);
+	return false;
+}
+
 void react_on_events(struct memory *m, uint64_t n)
 {
 	struct cg_react_action a;
@@ -126,6 +144,8 @@ void react_on_events(struct memory *m, uint64_t n)
 	if (!n || !m->cgroup)
 		return;
 	m->metrics->memory_high_events_total += n;
+	if (!react_pressure(m, n))
+		return;
 	log_event(LOG_DEBUG, "memory.high event", LF_U64("count", n), LF_END);
 	cg_react_on_event(&m->react.sm, mem_now_ms(m),
 			  m->limits.written ? m->limits.high : CG_UNLIMITED,

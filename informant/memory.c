@@ -247,6 +247,19 @@ void memory_on_cache_result(struct memory *m, uint64_t token, int err, uint64_t 
 	cache_on_result(m, token, err, requested, actual, message);
 }
 
+void memory_on_reclaim_result(struct memory *m, uint64_t token, int err, uint64_t reclaimed)
+{
+	if (!m->stopped)
+		downscale_on_reclaim_result(m, token, err, reclaimed);
+}
+
+void memory_on_pressure(struct memory *m, const struct cg_pressure *pr,
+			enum memory_pressure_kind kind)
+{
+	if (!m->stopped)
+		predict_on_pressure(m, pr, kind);
+}
+
 void memory_on_cache_retry(struct memory *m, uint64_t token, int err, uint64_t retry_in_ms,
 			   const char *message)
 {
@@ -269,7 +282,9 @@ void memory_get_status(const struct memory *m, struct memory_status *out)
 	out->memory_max = out->limits_known ? m->limits.max : 0;
 	out->raised = m->react.sm.raised != 0;
 	out->held = m->limits.plan.held || !m->limits.plan.ok || !m->limits.in_sync;
-	out->memory_current = m->predict.have_current ? m->predict.current : 0;
+	out->memory_current = m->predict.have_usage ? m->predict.current : 0;
+	out->usage = m->predict.have_usage ? m->predict.usage : 0;
+	out->usage_is_workload = m->predict.usage_is_workload;
 	out->file_cache_bytes = m->cache.bytes;
 	out->file_cache_known = m->cache.known;
 	out->frozen = m->react.frozen;
@@ -288,6 +303,7 @@ void memory_core_reconfigure(struct memory *m, const struct config *cfg)
 	m->cfg.cgroup.min_freeze_interval_ms = cfg->cgroup.min_freeze_interval_ms;
 	m->cfg.cgroup.memory_high_step = cfg->cgroup.memory_high_step;
 	m->cfg.cgroup.memory_high_step_interval_ms = cfg->cgroup.memory_high_step_interval_ms;
+	m->cfg.cgroup.exclude_page_cache = cfg->cgroup.exclude_page_cache;
 	m->cfg.system.sys_buffer = cfg->system.sys_buffer;
 	m->cfg.filecache.resource_multiplier = cfg->filecache.resource_multiplier;
 	m->cfg.filecache.min_remaining_after_cache = cfg->filecache.min_remaining_after_cache;

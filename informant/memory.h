@@ -46,6 +46,8 @@ struct memory_status {
 	uint64_t vm_bytes;            /* the agent's last applied size; 0 = none */
 	uint64_t mem_total_bytes;     /* MemTotal now */
 	uint64_t memory_current;      /* 0 if unknown */
+	uint64_t usage;               /* what decisions use (0 if unknown) ... */
+	bool usage_is_workload;       /* ... memory.current − (file − shmem), or memory.current */
 	bool limits_known;            /* memory_high/max are what the files hold */
 	uint64_t memory_high, memory_max;
 	bool raised;                  /* memory.high raised above the computed value */

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cgroup.h"
 #include "memory.h"
 
 enum memory_limit { MEMORY_LIMIT_MAX, MEMORY_LIMIT_HIGH };
@@ -35,6 +36,12 @@ struct memory_io {
 	/* What the files hold (CG_UNLIMITED for "max"). */
 	int (*read_limits)(void *ctx, uint64_t *max, uint64_t *high, char *err, size_t errlen);
 	int (*read_current)(void *ctx, uint64_t *out, char *err, size_t errlen);
+	/* memory.stat; -ENOENT where the file does not exist. */
+	int (*read_stat)(void *ctx, struct cg_memory_stat *out, char *err, size_t errlen);
+	/* Reclaim bytes from the cgroup off the loop, bounded in time; the
+	 * result comes through memory_on_reclaim_result(token).  0 or -errno
+	 * (then no result will come). */
+	int (*reclaim)(void *ctx, uint64_t bytes, uint64_t token);
 	int (*set_frozen)(void *ctx, bool frozen, char *err, size_t errlen);
 	/* MemTotal now; 0 or -errno. */
 	int (*read_mem_total)(void *ctx, uint64_t *out);
@@ -59,6 +66,8 @@ struct memory_sample {
 	bool meminfo_read;      /* the file was read; else mem_total_err is the read's */
 	uint64_t current;       /* memory.current */
 	bool current_ok;
+	struct cg_memory_stat stat; /* memory.stat, where it exists */
+	bool stat_ok;
 };
 
 /* cgroup / filecache: whether each is managed (the io supports it). */
@@ -87,5 +96,17 @@ void memory_on_cache_result(struct memory *m, uint64_t token, int err, uint64_t 
 			    uint64_t actual, const char *message);
 void memory_on_cache_retry(struct memory *m, uint64_t token, int err, uint64_t retry_in_ms,
 			   const char *message);
+/* memory.reclaim was written: err 0 (all of it), -EAGAIN (the kernel
+ * could not reclaim that much), -ETIMEDOUT (the time bound), -errno. */
+void memory_on_reclaim_result(struct memory *m, uint64_t token, int err, uint64_t reclaimed);
+/* memory.pressure, as the shell sees it. */
+enum memory_pressure_kind {
+	MEMORY_PSI_TRIGGER,  /* a PSI trigger fired: a stall past its threshold */
+	MEMORY_PSI_TOTALS,   /* a reading about once a second, a trigger watching too */
+	MEMORY_PSI_READING,  /* a reading about once a second, no trigger: judge it */
+};
+/* pr is not used for MEMORY_PSI_TRIGGER (may be NULL). */
+void memory_on_pressure(struct memory *m, const struct cg_pressure *pr,
+			enum memory_pressure_kind kind);
 
 #endif

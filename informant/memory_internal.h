@@ -59,20 +59,26 @@ struct mem_react {
 };
 
 struct mem_predict {
-	struct mc_ema ema;
+	struct mc_ema ema;       /* growth of usage */
 	struct mc_level_config level_cfg;
 	enum mc_level level;
 	uint64_t level_high;     /* the memory.high the level was judged against */
-	bool have_current;
+	bool have_usage;
 	uint64_t current;        /* memory.current, last sample */
+	uint64_t usage;          /* what decisions use: the workload or memory.current */
+	bool usage_is_workload;  /* memory.stat known and [cgroup] exclude_page_cache */
 	uint64_t ms_to_high;     /* at the EMA rate; UINT64_MAX = never */
 	struct plan_gate gate;
+	bool have_pressure;
+	struct cg_pressure pressure; /* the last memory.pressure reading */
+	uint64_t pressure_ms;
 };
 
 struct mem_downscale {
 	bool active;
 	bool from_upscale;       /* a shrinking /upscale: answered {} either way */
-	uint64_t token;          /* of its cache resize */
+	bool reclaiming;         /* waiting for memory.reclaim */
+	uint64_t token;          /* of its reclaim, then of its cache resize */
 	uint64_t vm_bytes;
 	struct plan_downscale plan;
 	uint64_t cache_prev;
@@ -157,8 +163,14 @@ void predict_on_sample(struct memory *m, const struct memory_sample *s);
 /* Pressure wants memory: ask if the back-off allows. */
 void predict_want(struct memory *m, bool predicted, const char *why);
 void predict_upscale_applied(struct memory *m);
-/* memory.current as last known; reads it when no sample has it. */
-bool predict_current(struct memory *m, uint64_t *out);
+/* The usage decisions are made on, read now (memory.current and, under
+ * the page-cache rule, memory.stat); the last sample's if the read fails. */
+bool predict_usage_now(struct memory *m, uint64_t *usage, uint64_t *current);
+/* The same without the fallback: a decision that must not rest on an old
+ * sample (a downscale). */
+bool predict_usage_fresh(struct memory *m, uint64_t *usage, uint64_t *current);
+void predict_on_pressure(struct memory *m, const struct cg_pressure *pr,
+			 enum memory_pressure_kind kind);
 
 /* mem_downscale.c */
 void downscale_start(struct memory *m, uint64_t vm_bytes, bool from_upscale,
@@ -167,6 +179,8 @@ void downscale_start(struct memory *m, uint64_t vm_bytes, bool from_upscale,
 void downscale_supersede(struct memory *m, const char *why);
 /* Answer a pending one with an error and re-apply what fits now. */
 void downscale_abort(struct memory *m, unsigned http_status, const char *body);
+/* A reclaim result; ignored unless it is the pending downscale's. */
+void downscale_on_reclaim_result(struct memory *m, uint64_t token, int err, uint64_t reclaimed);
 /* A cache result for the downscale's token; false if not its. */
 bool downscale_on_cache_result(struct memory *m, uint64_t token, int err, uint64_t requested,
 			       uint64_t actual, const char *message);

@@ -11,16 +11,21 @@
 #include "memory_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "filecache.h"
+#include "reclaim_worker.h"
 
 #define SHELL_POLL_MS 1000
 /* MemTotal between hot-plugs: an /upscale reads it at once, and while its
  * memory has not arrived every tick reads it; otherwise once per this. */
 #define SHELL_MEMINFO_MS 500
+/* 100 ms of "some" stall within 1 s: well past noise, early for a user. */
+#define SHELL_PSI_TRIGGER "some 100000 1000000"
 
 struct memory_shell {
 	struct loop *loop;
@@ -33,6 +38,11 @@ struct memory_shell {
 	struct mc_sampler *sampler;
 	struct loop_timer *timers[MEMORY_TIMER__COUNT];
 	struct log_limit watch_err_log;
+	bool stat_missing;        /* memory.stat absent: looked for again each poll */
+	int psi_fd;               /* the PSI trigger on memory.pressure; -1 = none */
+	bool psi_missing;         /* memory.pressure absent or unreadable */
+	struct reclaim_worker *reclaimer; /* started at the first reclaim */
+	char reclaim_path[4200];
 };
 
 /* One cache request in flight: what it asked, to hand back with the result. */
@@ -71,6 +81,40 @@ static int io_read_current(void *ctx, uint64_t *out, char *err, size_t errlen)
 	struct memory_shell *sh = ctx;
 
 	return cg_read_current(sh->cg, out, err, errlen);
+}
+
+static int io_read_stat(void *ctx, struct cg_memory_stat *out, char *err, size_t errlen)
+{
+	struct memory_shell *sh = ctx;
+
+	if (sh->stat_missing) {
+		snprintf(err, errlen, "no memory.stat");
+		return -ENOENT;
+	}
+	return cg_read_memory_stat(sh->cg, out, err, errlen);
+}
+
+static void io_reclaim_done(void *arg, uint64_t token, int err, uint64_t reclaimed)
+{
+	struct memory_shell *sh = arg;
+
+	memory_on_reclaim_result(sh->m, token, err, reclaimed);
+}
+
+static int io_reclaim(void *ctx, uint64_t bytes, uint64_t token)
+{
+	struct memory_shell *sh = ctx;
+	int r;
+
+	/* Only where the kernel has the file: a plain directory has none. */
+	if (faccessat(AT_FDCWD, sh->reclaim_path, W_OK, 0) < 0)
+		return -errno;
+	if (!sh->reclaimer) {
+		r = reclaim_worker_new(sh->loop, io_reclaim_done, sh, &sh->reclaimer);
+		if (r < 0)
+			return r;
+	}
+	return reclaim_worker_submit(sh->reclaimer, cg_path(sh->cg), bytes, token);
 }
 
 static int io_set_frozen(void *ctx, bool frozen, char *err, size_t errlen)
@@ -210,8 +254,72 @@ static void shell_sample(struct memory_shell *sh, const struct mc_sample *s,
 		.mem_total = s->mem_total, .mem_total_err = s->mem_total_err,
 		.meminfo_read = s->meminfo_read,
 	};
-	if (sh->cg)
-		out->current_ok = cg_read_current(sh->cg, &out->current, err, sizeof(err)) == 0;
+	if (!sh->cg)
+		return;
+	out->current_ok = cg_read_current(sh->cg, &out->current, err, sizeof(err)) == 0;
+	if (sh->m->cfg.cgroup.exclude_page_cache && !sh->stat_missing) {
+		int r = cg_read_memory_stat(sh->cg, &out->stat, err, sizeof(err));
+
+		out->stat_ok = r == 0;
+		sh->stat_missing = r == -ENOENT;
+	}
+}
+
+/* memory.pressure once a second: the totals for /metrics, and — without
+ * a trigger — the stall judged from them. */
+static void shell_read_pressure(struct memory_shell *sh)
+{
+	struct cg_pressure pr;
+	char err[256];
+	int r;
+
+	if (sh->psi_missing)
+		return;
+	r = cg_read_pressure(sh->cg, &pr, err, sizeof(err));
+	if (r < 0) {
+		/* Plain directories and kernels without PSI: look no more. */
+		sh->psi_missing = r == -ENOENT;
+		if (r != -ENOENT)
+			shell_watch_error(sh, "memory.pressure", err);
+		return;
+	}
+	memory_on_pressure(sh->m, &pr, sh->psi_fd >= 0 ? MEMORY_PSI_TOTALS : MEMORY_PSI_READING);
+}
+
+static void shell_psi_trigger(void *arg, uint32_t events)
+{
+	struct memory_shell *sh = arg;
+
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/* The cgroup went away under the trigger: fall back to readings. */
+		log_event(LOG_WARN, "PSI trigger lost; judging stalls from readings", LF_END);
+		(void)loop_del_fd(sh->loop, sh->psi_fd);
+		close(sh->psi_fd);
+		sh->psi_fd = -1;
+		return;
+	}
+	memory_on_pressure(sh->m, NULL, MEMORY_PSI_TRIGGER);
+}
+
+/* A PSI trigger where the kernel has them: an ask follows the onset of
+ * real stalls within about a second, however slowly usage grows. */
+static void shell_start_psi(struct memory_shell *sh)
+{
+	char err[256];
+	int r;
+
+	r = cg_pressure_trigger(sh->cg, SHELL_PSI_TRIGGER, &sh->psi_fd, err, sizeof(err));
+	if (r == 0)
+		r = loop_add_fd(sh->loop, sh->psi_fd, EPOLLPRI, shell_psi_trigger, sh);
+	if (r < 0) {
+		if (sh->psi_fd >= 0)
+			close(sh->psi_fd);
+		sh->psi_fd = -1;
+		log_event(LOG_INFO, "no PSI trigger; stalls are judged from memory.pressure "
+			  "readings once a second", LF_STR("error", err), LF_END);
+		return;
+	}
+	log_event(LOG_INFO, "PSI trigger armed", LF_STR("trigger", SHELL_PSI_TRIGGER), LF_END);
 }
 
 static int shell_on_sample(void *arg, const struct mc_sample *tick)
@@ -239,6 +347,8 @@ static int shell_on_sample(void *arg, const struct mc_sample *tick)
 			sh->last_poll_ms = s->ts_ms;
 			if (cg_watch_poll(sh->cg, &n, err, sizeof(err)) < 0)
 				shell_watch_error(sh, "memory.events poll", err);
+			sh->stat_missing = false; /* a newer kernel, a re-created cgroup */
+			shell_read_pressure(sh);
 		}
 		if (cg_generation(sh->cg) != sh->cg_generation) {
 			sh->cg_generation = cg_generation(sh->cg);
@@ -276,6 +386,7 @@ int memory_new(struct loop *loop, const struct config *cfg, struct metrics *metr
 	struct memory_io io = {
 		.now_ns = io_now_ns, .write_limit = io_write_limit,
 		.read_limits = io_read_limits, .read_current = io_read_current,
+		.read_stat = io_read_stat, .reclaim = io_reclaim,
 		.set_frozen = io_set_frozen, .read_mem_total = io_read_mem_total,
 		.cache_set = io_cache_set, .arm = io_arm, .ask = io_ask,
 		.upscale_applied = io_upscale_applied, .ctx = sh,
@@ -286,6 +397,7 @@ int memory_new(struct loop *loop, const struct config *cfg, struct metrics *metr
 		return -ENOMEM;
 	sh->loop = loop;
 	sh->hooks = *hooks;
+	sh->psi_fd = -1;
 	r = memory_core_new(cfg, metrics, &io, cfg->cgroup.enabled, cfg->filecache.enabled,
 			    &sh->m);
 	if (r < 0) {
@@ -316,6 +428,8 @@ static int shell_open_cgroup(struct memory_shell *sh, const struct config *cfg)
 		  LF_STR("path", cg_path(sh->cg)), LF_BOOL("cgroupfs", cg_is_cgroupfs(sh->cg)),
 		  LF_BOOL("was_left_frozen", was_frozen), LF_END);
 	sh->cg_generation = cg_generation(sh->cg);
+	snprintf(sh->reclaim_path, sizeof(sh->reclaim_path), "%s/memory.reclaim", cg_path(sh->cg));
+	shell_start_psi(sh);
 	r = cg_watch_start(sh->cg, err, sizeof(err));
 	if (r < 0) {
 		log_event(LOG_ERROR, "cannot watch memory.events", LF_STR("error", err), LF_END);
@@ -436,6 +550,11 @@ void memory_free(struct memory *m)
 	}
 	for (int t = 0; t < MEMORY_TIMER__COUNT; t++)
 		loop_timer_free(sh->timers[t]);
+	reclaim_worker_free(sh->reclaimer);
+	if (sh->psi_fd >= 0) {
+		(void)loop_del_fd(sh->loop, sh->psi_fd);
+		close(sh->psi_fd);
+	}
 	if (sh->cg) {
 		if (cg_watch_fd(sh->cg) >= 0)
 			(void)loop_del_fd(sh->loop, cg_watch_fd(sh->cg));

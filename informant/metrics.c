@@ -223,6 +223,21 @@ char *metrics_render(const struct metrics *m)
 		 m->last_freeze_ms);
 	scalar_u(&b, "memory_high_raises_total", "counter", "Stepwise memory.high raises.",
 		 m->memory_high_raises_total);
+	scalar_u(&b, "memory_high_cache_events_total", "counter",
+		 "memory.high events while usage + memory_high_buffer was below memory.high "
+		 "(page cache, or an event from before the last upscale): no freeze, no ask.",
+		 m->memory_high_cache_events_total);
+	scalar_u(&b, "memory_stalls_total", "counter",
+		 "Memory stalls seen through PSI that asked for memory.", m->psi_stalls_total);
+	scalar_d(&b, "memory_pressure_some_seconds_total", "counter",
+		 "The cgroup's memory.pressure \"some\" stall time.", m->psi_some_seconds_total);
+	scalar_d(&b, "memory_pressure_full_seconds_total", "counter",
+		 "The cgroup's memory.pressure \"full\" stall time.", m->psi_full_seconds_total);
+	scalar_u(&b, "reclaims_total", "counter",
+		 "memory.reclaim requests made for downscales.", m->reclaims_total);
+	scalar_u(&b, "reclaimed_bytes_total", "counter",
+		 "Bytes asked of memory.reclaim for downscales that the kernel reclaimed.",
+		 m->reclaimed_bytes_total);
 	scalar_u(&b, "upscale_requests_total", "counter",
 		 "Upscale requests sent to the current agent (/try-upscale or UpscaleRequest).",
 		 m->upscale_requests_total);
@@ -248,6 +263,9 @@ char *metrics_render(const struct metrics *m)
 	scalar_u(&b, "memory_max_bytes", "gauge", "Cgroup memory.max.", m->memory_max_bytes);
 	scalar_u(&b, "memory_current_bytes", "gauge", "Cgroup memory.current.",
 		 m->memory_current_bytes);
+	scalar_u(&b, "workload_bytes", "gauge",
+		 "memory.current without reclaimable page cache (0 without memory.stat).",
+		 m->workload_bytes);
 	scalar_u(&b, "file_cache_bytes", "gauge", "Postgres file cache size.", m->file_cache_bytes);
 	scalar_u(&b, "filecache_errors_total", "counter", "Failed file cache operations.",
 		 m->filecache_errors_total);

@@ -38,6 +38,11 @@ struct metrics {
 	double frozen_seconds_total;
 	double last_freeze_ms;
 	uint64_t memory_high_raises_total;
+	uint64_t memory_high_cache_events_total; /* events that were not pressure */
+	uint64_t psi_stalls_total;               /* stalls that asked for memory */
+	double psi_some_seconds_total, psi_full_seconds_total; /* memory.pressure */
+	uint64_t reclaims_total;                 /* memory.reclaim writes for downscales */
+	uint64_t reclaimed_bytes_total;
 	/* the websocket monitor protocol */
 	bool monitor_session_up;                   /* gauge */
 	uint64_t monitor_sessions_total;           /* handshakes completed */
@@ -57,6 +62,7 @@ struct metrics {
 	uint64_t memory_high_bytes;
 	uint64_t memory_max_bytes;
 	uint64_t memory_current_bytes;
+	uint64_t workload_bytes;                 /* memory.current − (file − shmem); 0 = unknown */
 	uint64_t file_cache_bytes;
 	uint64_t filecache_errors_total;
 	/* HTTP server */

@@ -227,7 +227,7 @@ static bool downscale_bounds_fit(const struct config *cfg, uint64_t vm_bytes, ui
 }
 
 void plan_downscale(const struct config *cfg, const struct plan_state *st, uint64_t vm_bytes,
-		    uint64_t current, struct plan_downscale *out)
+		    uint64_t current, uint64_t usage, struct plan_downscale *out)
 {
 	char high_s[32], cur_s[32], buf_s[32], pct_s[32];
 	uint64_t need;
@@ -242,11 +242,11 @@ void plan_downscale(const struct config *cfg, const struct plan_state *st, uint6
 	if (!cfg->cgroup.enabled)
 		return; /* only the file cache: never refused, as the original */
 
-	need = satadd(current, cfg->cgroup.memory_high_buffer);
+	need = satadd(usage, cfg->cgroup.memory_high_buffer);
 	if (out->new_high < need) {
 		/* The original's rule and text (vector downscale-response-rejected). */
 		ap_format_mib(out->new_high, high_s, sizeof(high_s));
-		ap_format_mib(current, cur_s, sizeof(cur_s));
+		ap_format_mib(usage, cur_s, sizeof(cur_s));
 		ap_format_mib(cfg->cgroup.memory_high_buffer, buf_s, sizeof(buf_s));
 		snprintf(out->status, sizeof(out->status),
 			 "Calculated memory.high too low: %s MiB (new high) < %s MiB (current usage) "
@@ -255,16 +255,16 @@ void plan_downscale(const struct config *cfg, const struct plan_state *st, uint6
 		out->ok = false;
 		return;
 	}
-	if (!downscale_bounds_fit(cfg, vm_bytes, current,
+	if (!downscale_bounds_fit(cfg, vm_bytes, usage,
 				  cache_in_memory(cfg) ? out->cache_target : 0, out->status,
 				  sizeof(out->status))) {
 		out->ok = false;
 		return;
 	}
-	after = need_after(cfg, current, out->new_high, st->growth_bps);
+	after = need_after(cfg, usage, out->new_high, st->growth_bps);
 	if (after != PLAN_NEED_NONE) {
 		ap_format_mib(out->new_high, high_s, sizeof(high_s));
-		ap_format_mib(current, cur_s, sizeof(cur_s));
+		ap_format_mib(usage, cur_s, sizeof(cur_s));
 		snprintf(pct_s, sizeof(pct_s), "%.0f%%", cfg->predict.critical_ratio * 100);
 		if (after == PLAN_NEED_CRITICAL)
 			snprintf(out->status, sizeof(out->status),
@@ -280,7 +280,29 @@ void plan_downscale(const struct config *cfg, const struct plan_state *st, uint6
 				 cur_s, st->growth_bps / 1024, high_s,
 				 (unsigned long long)cfg->predict.horizon_ms);
 		out->ok = false;
+		return;
 	}
+	/* The workload fits; what memory.current holds beyond it is page
+	 * cache the kernel can drop — asked for before the limits go down. */
+	if (satadd(current, cfg->cgroup.memory_high_buffer) > out->new_high)
+		out->reclaim = satadd(current, cfg->cgroup.memory_high_buffer) - out->new_high;
+}
+
+void plan_reclaim_refusal(const struct config *cfg, uint64_t new_high, uint64_t current,
+			  uint64_t reclaimed, char *out, size_t outlen)
+{
+	char high_s[32], cur_s[32], buf_s[32], left_s[32], done_s[32];
+	uint64_t need = satadd(current, cfg->cgroup.memory_high_buffer);
+
+	ap_format_mib(new_high, high_s, sizeof(high_s));
+	ap_format_mib(current, cur_s, sizeof(cur_s));
+	ap_format_mib(cfg->cgroup.memory_high_buffer, buf_s, sizeof(buf_s));
+	ap_format_mib(satsub(need, new_high), left_s, sizeof(left_s));
+	ap_format_mib(reclaimed, done_s, sizeof(done_s));
+	snprintf(out, outlen,
+		 "Page cache not reclaimed: %s MiB could not be reclaimed (%s MiB were); "
+		 "%s MiB (memory.current) + %s MiB (buffer) > %s MiB (new high)",
+		 left_s, done_s, cur_s, buf_s, high_s);
 }
 
 bool plan_buffers_fit(const struct config *cfg, uint64_t mem_total, char *why, size_t whylen)

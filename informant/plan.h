@@ -99,17 +99,23 @@ struct plan_downscale {
 	uint64_t basis;
 	uint64_t cache_target;   /* uncapped, as the check uses it */
 	uint64_t new_max, new_high;
+	uint64_t reclaim;        /* page cache to reclaim before the limits go down */
 	char status[512];        /* the refusal text when !ok */
 };
 
-/* May the VM shrink to vm_bytes while the workload uses current bytes?
- * Refused (with the protocol's Status text) when the new memory.high <
- * current + memory_high_buffer, when the components' minimums do not fit
- * the new size, or — with prediction on — when the new memory.high would
- * put usage at the critical level at once (the daemon would ask for the
- * memory back right away: a ping-pong with the agent). */
+/* May the VM shrink to vm_bytes?  usage is what the workload holds (the
+ * workload's memory, or memory.current under the old rule), current is
+ * memory.current.  Refused (with the protocol's Status text) when the new
+ * memory.high < usage + memory_high_buffer, when the components' minimums
+ * do not fit the new size, or — with prediction on — when the new
+ * memory.high would make the daemon ask for memory at once (a ping-pong
+ * with the agent).  When usage fits but memory.current (page cache
+ * included) does not, reclaim says how much page cache must go first. */
 void plan_downscale(const struct config *cfg, const struct plan_state *st, uint64_t vm_bytes,
-		    uint64_t current, struct plan_downscale *out);
+		    uint64_t current, uint64_t usage, struct plan_downscale *out);
+/* The refusal after a reclaim that left memory.current too high. */
+void plan_reclaim_refusal(const struct config *cfg, uint64_t new_high, uint64_t current,
+			  uint64_t reclaimed, char *out, size_t outlen);
 
 /* Start-up check of the configuration against the VM: the kernel's share
  * and the cgroup's buffers must fit in MemTotal.  True, or false with the

@@ -419,7 +419,9 @@ class CgroupFaultTest(FaultTest):
                 self.assert_alive(d)
                 self.assertFalse(self.cg.frozen())
                 self.assertEqual(d.metric("vm_informant_freezes_total"), freezes)
-                # Back with a larger counter: one event, handled.
+                # Back with a larger counter: one event, handled (usage
+                # at memory.high, as the kernel counts it).
+                self.cg.set_current(self.cg.read_int("memory.high"))
                 self.cg.events["high"] += 1
                 with open(path, "w") as f:
                     f.write(self.cg._events_text())

@@ -23,7 +23,7 @@ static int io_write_limit(void *ctx, enum memory_limit which, uint64_t bytes, ch
 			  size_t errlen)
 {
 	struct fake *f = ctx;
-	struct fake_write w = { .which = which, .bytes = bytes, .current = f->current };
+	struct fake_write w = { .which = which, .bytes = bytes, .current = fake_workload(f) };
 
 	if (f->fail_write) {
 		snprintf(err, errlen, "fake: write refused");
@@ -66,6 +66,53 @@ static int io_read_current(void *ctx, uint64_t *out, char *err, size_t errlen)
 	}
 	*out = f->current;
 	return 0;
+}
+
+static int io_read_stat(void *ctx, struct cg_memory_stat *out, char *err, size_t errlen)
+{
+	struct fake *f = ctx;
+
+	if (!f->has_stat) {
+		snprintf(err, errlen, "fake: no memory.stat");
+		return -ENOENT;
+	}
+	*out = f->stat;
+	return 0;
+}
+
+static int io_reclaim(void *ctx, uint64_t bytes, uint64_t token)
+{
+	struct fake *f = ctx;
+
+	if (!f->has_reclaim)
+		return -ENOENT;
+	f->reclaim_open = true;
+	f->reclaim_bytes = bytes;
+	f->reclaim_token = token;
+	f->reclaims++;
+	return 0;
+}
+
+uint64_t fake_workload(const struct fake *f)
+{
+	return f->has_stat ? cg_workload_bytes(f->current, &f->stat) : f->current;
+}
+
+void fake_reclaim_answer(struct fake *f, uint64_t can)
+{
+	uint64_t cache = f->stat.file > f->stat.shmem ? f->stat.file - f->stat.shmem : 0;
+	uint64_t got = f->reclaim_bytes;
+
+	assert_true(f->reclaim_open);
+	if (got > can)
+		got = can;
+	if (got > cache)
+		got = cache;
+	f->current -= got;
+	f->stat.file -= got;
+	f->reclaim_open = false;
+	memory_on_reclaim_result(f->m, f->reclaim_token, got < f->reclaim_bytes ? -EAGAIN : 0,
+				 got);
 }
 
 static int io_set_frozen(void *ctx, bool frozen, char *err, size_t errlen)
@@ -161,13 +208,14 @@ int fake_start(struct fake *f)
 {
 	const struct memory_io io = {
 		.now_ns = io_now_ns, .write_limit = io_write_limit, .read_limits = io_read_limits,
-		.read_current = io_read_current, .set_frozen = io_set_frozen,
+		.read_current = io_read_current, .read_stat = io_read_stat,
+		.reclaim = io_reclaim, .set_frozen = io_set_frozen,
 		.read_mem_total = io_read_mem_total, .cache_set = io_cache_set, .arm = io_arm,
 		.ask = io_ask, .upscale_applied = io_upscale_applied, .ctx = f,
 	};
 	struct memory_sample first = {
 		.mem_total = f->mem_total, .mem_total_err = f->mem_total_err, .meminfo_read = true,
-		.current = f->current, .current_ok = true,
+		.current = f->current, .current_ok = true, .stat = f->stat, .stat_ok = f->has_stat,
 	};
 
 	assert_int_equal(memory_core_new(&f->cfg, &f->metrics, &io, f->cfg.cgroup.enabled,
@@ -214,6 +262,7 @@ void fake_sample(struct fake *f)
 	struct memory_sample s = {
 		.mem_total = f->mem_total, .mem_total_err = f->mem_total_err, .meminfo_read = true,
 		.current = f->current, .current_ok = !f->fail_read,
+		.stat = f->stat, .stat_ok = f->has_stat,
 	};
 
 	memory_on_sample(f->m, &s);

@@ -37,7 +37,8 @@ struct fake_pg_req {
  * policy's doing). */
 struct fake_write {
 	enum memory_limit which;
-	uint64_t bytes, before, current;
+	uint64_t bytes, before;
+	uint64_t current; /* the workload then (memory.current without page cache) */
 };
 
 struct fake {
@@ -55,6 +56,15 @@ struct fake {
 	struct fake_write last_write;
 	unsigned writes;
 	void (*on_write)(struct fake *f, const struct fake_write *w);  /* may be NULL */
+
+	/* memory.stat: absent unless has_stat; file pages are reclaimable but
+	 * shmem */
+	bool has_stat;
+	struct cg_memory_stat stat;
+	/* memory.reclaim: absent unless has_reclaim; the open request */
+	bool has_reclaim, reclaim_open;
+	uint64_t reclaim_bytes, reclaim_token;
+	unsigned reclaims;
 
 	/* meminfo */
 	uint64_t mem_total;
@@ -105,6 +115,12 @@ void fake_pg_answer(struct fake *f, int i, int err);
 /* Answer every open request with success, oldest first (superseded ones
  * get -ECANCELED), until none is left. */
 void fake_pg_settle(struct fake *f);
+
+/* Answer the open reclaim: the kernel drops up to `can` bytes of
+ * reclaimable page cache (file − shmem) from memory.current and memory.stat. */
+void fake_reclaim_answer(struct fake *f, uint64_t can);
+/* Usage as the policy should see it: current − (file − shmem) with stat. */
+uint64_t fake_workload(const struct fake *f);
 
 /* The scaling calls; the answer lands in f->status / f->body. */
 void fake_upscale(struct fake *f, uint64_t vm_bytes);

@@ -387,6 +387,7 @@ static void test_freeze_bounded(void **state)
 	(void)state;
 	fake_init(&f, &cfg, true, false, 4 * GiB - 100 * MiB);
 	assert_int_equal(fake_start(&f), 0);
+	f.current = f.high;
 	fake_events(&f, 1);
 	assert_true(f.frozen);
 	assert_int_equal(f.asks, 1);
@@ -399,6 +400,152 @@ static void test_freeze_bounded(void **state)
 	fake_advance(&f, 1);
 	assert_false(f.frozen);
 	assert_true(f.longest_freeze_ns <= (cfg.cgroup.max_upscale_wait_ms + 3) * 1000000u);
+	fake_free(&f);
+}
+
+/* ---- page cache, PSI, reclaim ------------------------------------------- */
+
+/* A cgroup of 4 GiB whose memory.current is mostly page cache. */
+static void boot_with_cache(struct fake *f, struct config *cfg, uint64_t anon, uint64_t file)
+{
+	fake_init(f, cfg, true, false, 4 * GiB - 100 * MiB);
+	f->has_stat = f->has_reclaim = true;
+	f->stat = (struct cg_memory_stat){ .anon = anon, .file = file, .shmem = 16 * MiB };
+	f->current = anon + file;
+	assert_int_equal(fake_start(f), 0);
+	fake_upscale(f, 4 * GiB);
+	assert_int_equal(f->status, 200);
+}
+
+/* memory.high events while the cgroup is full of page cache: no freeze,
+ * no ask — counted as cache events.  The old rule freezes and asks. */
+static void test_page_cache_events_are_not_pressure(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+
+	(void)state;
+	boot_with_cache(&f, &cfg, 500 * MiB, 3300 * MiB);
+	f.current = f.high; /* the kernel reclaims cache at memory.high */
+	f.stat.file = f.current - 500 * MiB;
+	for (int i = 0; i < 5; i++) {
+		fake_events(&f, 1);
+		run(&f, 300);
+	}
+	assert_false(f.frozen);
+	assert_int_equal(f.asks, 0);
+	assert_true(f.metrics.freezes_total == 0);
+	assert_true(f.metrics.memory_high_cache_events_total == 5);
+	assert_true(f.metrics.workload_bytes == 516 * MiB); /* anon + shmem */
+	fake_free(&f);
+
+	cfg.cgroup.exclude_page_cache = false;
+	boot_with_cache(&f, &cfg, 500 * MiB, 3300 * MiB);
+	f.current = f.high;
+	fake_events(&f, 1);
+	assert_true(f.frozen);
+	assert_int_equal(f.asks, 1);
+	fake_free(&f);
+}
+
+/* Growth that is page cache does not predict anything; anonymous growth
+ * does. */
+static void test_prediction_on_the_workload(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+
+	(void)state;
+	boot_with_cache(&f, &cfg, 500 * MiB, 500 * MiB);
+	for (int i = 0; i < 40; i++) { /* a scan: +100 MiB of cache a tick */
+		f.stat.file += 100 * MiB;
+		f.current += 100 * MiB;
+		if (f.current > f.high)
+			f.current = f.high, f.stat.file = f.high - 500 * MiB;
+		fake_advance(&f, 100);
+		fake_sample(&f);
+	}
+	assert_int_equal(f.asks, 0);
+	for (int i = 0; i < 40 && !f.asks; i++) { /* a sort: anon grows */
+		f.stat.anon += 100 * MiB;
+		f.stat.file -= 100 * MiB; /* the kernel drops cache for it */
+		fake_advance(&f, 100);
+		fake_sample(&f);
+	}
+	assert_int_equal(f.asks, 1);
+	assert_true(f.ask_predicted[0]);
+	fake_free(&f);
+}
+
+/* A downscale the workload fits but the page cache does not: reclaim,
+ * then lower; a kernel that cannot reclaim enough: refused, saying how
+ * much; no memory.reclaim: the old rule decides. */
+static void test_downscale_reclaims_first(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+
+	(void)state;
+	boot_with_cache(&f, &cfg, 300 * MiB, 3000 * MiB);
+	run(&f, 2000); /* flat: no growth to worry the check */
+	fake_downscale(&f, 2 * GiB); /* new high 1848 MiB < 3300 + 100 */
+	assert_int_equal(f.answers, 1); /* waits for the kernel */
+	assert_true(f.reclaim_open);
+	assert_true(f.reclaim_bytes == 3300 * MiB + 100 * MiB - 1848 * MiB);
+	fake_reclaim_answer(&f, UINT64_MAX);
+	assert_int_equal(f.answers, 2);
+	assert_non_null(strstr(f.body, "\"Ok\":true"));
+	assert_true(f.high == 1848 * MiB);
+	assert_true(f.metrics.reclaims_total == 1);
+	fake_free(&f);
+
+	boot_with_cache(&f, &cfg, 300 * MiB, 3000 * MiB);
+	run(&f, 2000);
+	fake_downscale(&f, 2 * GiB);
+	fake_reclaim_answer(&f, 1000 * MiB); /* the kernel gives up early */
+	assert_non_null(strstr(f.body, "\"Ok\":false"));
+	assert_non_null(strstr(f.body, "Page cache not reclaimed: 552 MiB could not be reclaimed "
+				       "(1000 MiB were)"));
+	assert_true(f.high == 4 * GiB - 200 * MiB); /* nothing lowered */
+	fake_free(&f);
+
+	boot_with_cache(&f, &cfg, 300 * MiB, 3000 * MiB);
+	f.has_reclaim = false;
+	run(&f, 2000);
+	fake_downscale(&f, 2 * GiB);
+	assert_non_null(strstr(f.body, "Calculated memory.high too low"));
+	assert_int_equal(f.reclaims, 0);
+	fake_free(&f);
+}
+
+/* PSI: a trigger asks at once; readings ask when "some" grew by 100 ms
+ * within a second; totals alone (a trigger watches) never ask. */
+static void test_psi_stalls_ask(void **state)
+{
+	struct config cfg = defaults();
+	struct cg_pressure pr = { 0 };
+	struct fake f;
+
+	(void)state;
+	boot_with_cache(&f, &cfg, 500 * MiB, 500 * MiB);
+	memory_on_pressure(f.m, &pr, MEMORY_PSI_READING);
+	fake_advance(&f, 1000);
+	pr.some_total_us += 50000;
+	memory_on_pressure(f.m, &pr, MEMORY_PSI_READING);
+	assert_int_equal(f.asks, 0); /* 50 ms: noise */
+	fake_advance(&f, 1000);
+	pr.some_total_us += 150000;
+	memory_on_pressure(f.m, &pr, MEMORY_PSI_TOTALS);
+	assert_int_equal(f.asks, 0);
+	fake_advance(&f, 1000);
+	pr.some_total_us += 150000;
+	memory_on_pressure(f.m, &pr, MEMORY_PSI_READING);
+	assert_int_equal(f.asks, 1);
+	assert_false(f.ask_predicted[0]);
+	assert_true(f.metrics.psi_some_seconds_total > 0.34);
+	fake_advance(&f, 2500); /* past the back-off's first step */
+	memory_on_pressure(f.m, NULL, MEMORY_PSI_TRIGGER);
+	assert_int_equal(f.asks, 2);
 	fake_free(&f);
 }
 
@@ -416,6 +563,10 @@ int main(void)
 		cmocka_unit_test(test_downscale_rollback_after_failed_write),
 		cmocka_unit_test(test_upscale_supersedes_waiting_downscale),
 		cmocka_unit_test(test_freeze_bounded),
+		cmocka_unit_test(test_page_cache_events_are_not_pressure),
+		cmocka_unit_test(test_prediction_on_the_workload),
+		cmocka_unit_test(test_downscale_reclaims_first),
+		cmocka_unit_test(test_psi_stalls_ask),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -115,9 +115,10 @@ static void run_downscale(json_t *row, const struct config *cfg)
 	struct ap_downscale_result res = { 0 };
 	uint64_t vm = u64(row, "agentMemoryBytes");
 	json_t *cur = json_object_get(row, "memoryCurrentBytes");
+	uint64_t current = cur ? (uint64_t)json_integer_value(cur) : 0;
 	char *body;
 
-	plan_downscale(cfg, &st, vm, cur ? (uint64_t)json_integer_value(cur) : 0, &p);
+	plan_downscale(cfg, &st, vm, current, current, &p);
 	res.ok = p.ok;
 	if (!cfg->cgroup.enabled && !cfg->filecache.enabled) {
 		snprintf(res.status, sizeof(res.status),
@@ -196,10 +197,10 @@ static void test_downscale_garbage_current_refused(void **state)
 	(void)state;
 	config_defaults(&cfg);
 	cfg.cgroup.enabled = true;
-	plan_downscale(&cfg, &st, 2048 * MiB, UINT64_MAX, &p);
+	plan_downscale(&cfg, &st, 2048 * MiB, UINT64_MAX, UINT64_MAX, &p);
 	assert_false(p.ok);
 	assert_non_null(strstr(p.status, "Calculated memory.high too low"));
-	plan_downscale(&cfg, &st, 0, 0, &p);
+	plan_downscale(&cfg, &st, 0, 0, 0, &p);
 	assert_false(p.ok);
 }
 
@@ -364,23 +365,53 @@ static void test_downscale_refused_when_an_ask_would_follow(void **state)
 	cgroup_only(&cfg);
 	/* 4 GiB: high = 3896 MiB; 3700 MiB used is 95 %: passes the
 	 * original's buffer rule but would be critical at once. */
-	plan_downscale(&cfg, &st, 4096 * MiB, 3700 * MiB, &p);
+	plan_downscale(&cfg, &st, 4096 * MiB, 3700 * MiB, 3700 * MiB, &p);
 	assert_false(p.ok);
 	assert_non_null(strstr(p.status, "too tight"));
 	assert_non_null(strstr(p.status, "90%"));
 	/* 80 %: fine. */
-	plan_downscale(&cfg, &st, 4096 * MiB, 3100 * MiB, &p);
+	plan_downscale(&cfg, &st, 4096 * MiB, 3100 * MiB, 3100 * MiB, &p);
 	assert_true(p.ok);
 	assert_int_equal(p.new_high, 3896 * MiB);
 	/* ... unless it grows into the new high within the horizon. */
 	st.growth_bps = 500.0 * MiB;
-	plan_downscale(&cfg, &st, 4096 * MiB, 3100 * MiB, &p);
+	plan_downscale(&cfg, &st, 4096 * MiB, 3100 * MiB, 3100 * MiB, &p);
 	assert_false(p.ok);
 	assert_non_null(strstr(p.status, "within 2000 ms"));
 	/* Prediction off: only the original's rule. */
 	cfg.predict.enabled = false;
-	plan_downscale(&cfg, &st, 4096 * MiB, 3700 * MiB, &p);
+	plan_downscale(&cfg, &st, 4096 * MiB, 3700 * MiB, 3700 * MiB, &p);
 	assert_true(p.ok);
+}
+
+/* The workload fits the new size but memory.current (page cache
+ * included) does not: accepted, with the page cache to reclaim first. */
+static void test_downscale_reclaims_page_cache(void **state)
+{
+	struct config cfg;
+	struct plan_state st = { .cache.cap = UINT64_MAX };
+	struct plan_downscale p;
+	char text[512];
+
+	(void)state;
+	cgroup_only(&cfg);
+	/* 4 GiB: new high 3896 MiB; 3900 MiB in the cgroup, 1000 of it the
+	 * workload's. */
+	plan_downscale(&cfg, &st, 4096 * MiB, 3900 * MiB, 1000 * MiB, &p);
+	assert_true(p.ok);
+	assert_int_equal(p.reclaim, 3900 * MiB + 100 * MiB - 3896 * MiB);
+	/* Under the old rule (usage = memory.current) it is refused. */
+	plan_downscale(&cfg, &st, 4096 * MiB, 3900 * MiB, 3900 * MiB, &p);
+	assert_false(p.ok);
+	assert_int_equal(p.reclaim, 0);
+	/* Nothing to reclaim when memory.current fits. */
+	plan_downscale(&cfg, &st, 4096 * MiB, 2000 * MiB, 1000 * MiB, &p);
+	assert_true(p.ok);
+	assert_int_equal(p.reclaim, 0);
+	plan_reclaim_refusal(&cfg, 3896 * MiB, 3850 * MiB, 50 * MiB, text, sizeof(text));
+	assert_string_equal(text, "Page cache not reclaimed: 54 MiB could not be reclaimed (50 MiB "
+			    "were); 3850 MiB (memory.current) + 100 MiB (buffer) > 3896 MiB "
+			    "(new high)");
 }
 
 static void test_cache_reserved(void **state)
@@ -463,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_hold_never_lowers_into_the_workload),
 		cmocka_unit_test(test_upscale_shrink_compares_limits_in_force),
 		cmocka_unit_test(test_downscale_refused_when_an_ask_would_follow),
+		cmocka_unit_test(test_downscale_reclaims_page_cache),
 		cmocka_unit_test(test_cache_reserved),
 		cmocka_unit_test(test_need_memory),
 		cmocka_unit_test(test_gate_backs_off_and_resets),

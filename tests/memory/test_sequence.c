@@ -4,13 +4,16 @@
  * of steps interleaving /upscale, /downscale, memory.high events, MemTotal
  * changes, usage changes, Postgres answers (success, failure, late
  * results of superseded requests), timer expiries, write and thaw faults
- * and a cgroup made anew — with the invariants checked after every step:
+ * a cgroup made anew and, in the third configuration, page cache coming
+ * and going with memory.stat and memory.reclaim — with the invariants
+ * checked after every step:
  *
  *   I1 memory.high <= memory.max;
  *   I2 outside a raise or hold, memory.max - memory.high = oom_buffer;
  *   I3 after an applied upscale the recorded VM size is the agent's;
- *   I4 memory.high is never lowered below memory.current +
- *      memory_high_buffer except by an accepted downscale;
+ *   I4 memory.high is never lowered below the workload (memory.current,
+ *      without page cache where memory.stat is known) + memory_high_buffer
+ *      except by an accepted downscale;
  *   I5 asks of one wish come at most once per back-off step (2, 4, 8, 8 s),
  *      a predicted one also min_interval after the one before;
  *   I6 no predicted ask while usage is below critical_ratio x memory.high
@@ -91,6 +94,19 @@ static void on_write(struct fake *f, const struct fake_write *w)
 
 /* ---- steps --------------------------------------------------------------- */
 
+/* Usage: with memory.stat, part of it page cache. */
+static void set_current(struct run *r, uint64_t current)
+{
+	struct fake *f = &r->f;
+
+	f->current = current;
+	if (f->has_stat) {
+		f->stat.file = current / 100 * pick(r, 90);
+		f->stat.shmem = f->stat.file / 10;
+		f->stat.anon = current - f->stat.file;
+	}
+}
+
 static const uint64_t sizes[] = { 2 * GiB, 3 * GiB, 4 * GiB, 6 * GiB, 8 * GiB };
 
 static void step_upscale(struct run *r)
@@ -133,7 +149,7 @@ static void step_events(struct run *r)
 	r->what = "memory.high events";
 	/* The kernel counts events when usage reaches memory.high. */
 	if (f->high != CG_UNLIMITED && f->current < f->high)
-		f->current = f->high;
+		set_current(r, f->high);
 	fake_sample(f);
 	fake_events(f, 1 + pick(r, 3));
 }
@@ -144,7 +160,7 @@ static void step_usage(struct run *r)
 	uint64_t high = f->high == CG_UNLIMITED ? f->mem_total : f->high;
 
 	r->what = "usage change";
-	f->current = high / 100 * (20 + pick(r, 85));
+	set_current(r, high / 100 * (20 + pick(r, 85)));
 	fake_sample(f);
 }
 
@@ -164,6 +180,11 @@ static void step_postgres(struct run *r)
 	static const int errs[] = { 0, 0, 0, -ECONNREFUSED, -ETIMEDOUT };
 
 	r->what = "Postgres answer";
+	if (f->reclaim_open && pick(r, 2)) {
+		r->what = "the kernel reclaims";
+		fake_reclaim_answer(f, pick(r, 2) ? UINT64_MAX : pick(r, 512) * MiB);
+		return;
+	}
 	if (i < 0)
 		return;
 	if (pick(r, 2) == 0) {
@@ -214,7 +235,7 @@ static void step_fault(struct run *r)
 		break;
 	case 1:
 		r->what = "thaw fails for a few ms";
-		f->current = f->high == CG_UNLIMITED ? f->current : f->high;
+		set_current(r, f->high == CG_UNLIMITED ? f->current : f->high);
 		fake_events(f, 1);
 		f->fail_thaw = true;
 		fake_advance(f, 25);
@@ -320,7 +341,7 @@ static void check(struct run *r, bool events_in_step)
 	      (f->cfg.cgroup.max_upscale_wait_ms + r->thaw_fault_ms + 2) * 1000000u);
 }
 
-static void run_seed(unsigned long seed, size_t steps, bool filecache)
+static void run_seed(unsigned long seed, size_t steps, bool filecache, bool page_cache)
 {
 	struct config cfg;
 	struct run run = { .seed = seed, .rng = seed * 0x9E3779B97F4A7C15ull + 1 };
@@ -331,7 +352,8 @@ static void run_seed(unsigned long seed, size_t steps, bool filecache)
 	r->vm = 4 * GiB;
 	fake_init(&r->f, &cfg, true, filecache, r->vm - 100 * MiB);
 	r->f.on_write = on_write;
-	r->f.current = 512 * MiB;
+	r->f.has_stat = r->f.has_reclaim = page_cache;
+	set_current(r, 512 * MiB);
 	r->what = "start";
 	assert_int_equal(fake_start(&r->f), 0);
 	check(r, false);
@@ -375,30 +397,36 @@ static void run_seed(unsigned long seed, size_t steps, bool filecache)
 	fake_free(&r->f);
 }
 
-static void seeds(bool filecache)
+static void seeds(bool filecache, bool page_cache)
 {
 	const char *one = getenv("VMI_SEQ_SEED");
 	const char *len = getenv("VMI_SEQ_STEPS");
 	size_t steps = len ? strtoul(len, NULL, 10) : 5000;
 
 	if (one) {
-		run_seed(strtoul(one, NULL, 10), steps, filecache);
+		run_seed(strtoul(one, NULL, 10), steps, filecache, page_cache);
 		return;
 	}
 	for (unsigned long seed = 1; seed <= 24; seed++)
-		run_seed(seed, steps, filecache);
+		run_seed(seed, steps, filecache, page_cache);
 }
 
 static void test_sequences_cgroup(void **state)
 {
 	(void)state;
-	seeds(false);
+	seeds(false, false);
 }
 
 static void test_sequences_cgroup_and_cache(void **state)
 {
 	(void)state;
-	seeds(true);
+	seeds(true, false);
+}
+
+static void test_sequences_page_cache_and_reclaim(void **state)
+{
+	(void)state;
+	seeds(true, true);
 }
 
 int main(void)
@@ -406,6 +434,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sequences_cgroup),
 		cmocka_unit_test(test_sequences_cgroup_and_cache),
+		cmocka_unit_test(test_sequences_page_cache_and_reclaim),
 	};
 
 	/* Tens of thousands of steps: the policy's log lines go nowhere,
