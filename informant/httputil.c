@@ -80,6 +80,31 @@ int http_mux_clean(const char *in, char *out, size_t outlen)
 	return 0;
 }
 
+/* RFC 9110 §5.6.2: the characters of a token (a method). */
+static bool is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+int http_request_start(const char *p, size_t n)
+{
+	size_t i = 0, method;
+
+	while (i < n && i < HTTP_START_MAX_BLANK && (p[i] == '\r' || p[i] == '\n'))
+		i++;
+	if (i == n)
+		return 0;
+	if (p[i] == '\r' || p[i] == '\n')
+		return -1; /* more blank lines than anyone sends */
+	for (method = 0; i < n && is_tchar((unsigned char)p[i]); i++)
+		if (++method > HTTP_METHOD_MAX)
+			return -1;
+	if (i == n)
+		return 0;
+	return method > 0 && p[i] == ' ' ? 1 : -1;
+}
+
 bool http_auth_ok(const char *header, const char *token)
 {
 	static const char scheme[] = "Bearer ";

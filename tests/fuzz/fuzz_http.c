@@ -106,9 +106,12 @@ static struct server *start_server(const char *token)
 		.port = 0,
 		.max_body_bytes = MAX_BODY,
 		.token = token,
-		.connection_limit = 64,
+		.max_connections = 64,
+		.max_connections_per_address = 64,
+		.head_timeout_ms = 1000,
+		.body_timeout_ms = 1000,
 		.idle_timeout_s = 1,
-		.connection_memory_limit = 32 * 1024,
+		.connection_memory_limit = 16 * 1024,
 	};
 	struct server *s = NULL;
 	char err[256];

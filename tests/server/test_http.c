@@ -136,7 +136,8 @@ static int setup_with_token(void **state, const char *token)
 	struct env *e = calloc(1, sizeof(*e));
 	struct server_options o = {
 		.host = "127.0.0.1", .port = 0, .max_body_bytes = 1024, .token = token,
-		.connection_limit = 8, .idle_timeout_s = 5, .connection_memory_limit = 32768,
+		.max_connections = 8, .max_connections_per_address = 8, .head_timeout_ms = 5000,
+		.body_timeout_ms = 5000, .idle_timeout_s = 5, .connection_memory_limit = 16384,
 	};
 	char err[256] = "";
 
@@ -331,7 +332,8 @@ static void test_bind_failure(void **state)
 	struct env *e = *state;
 	struct server_options o = {
 		.host = "127.0.0.1", .port = server_port(e->srv), .max_body_bytes = 1024,
-		.connection_limit = 8, .idle_timeout_s = 5, .connection_memory_limit = 32768,
+		.max_connections = 8, .max_connections_per_address = 8, .head_timeout_ms = 5000,
+		.body_timeout_ms = 5000, .idle_timeout_s = 5, .connection_memory_limit = 16384,
 	};
 	struct server *second = NULL;
 	char err[256] = "";
