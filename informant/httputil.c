@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The lexical algorithm of Go's path.Clean, element by element. */
@@ -125,15 +126,24 @@ bool http_auth_ok(const char *header, const char *token)
 
 int http_token_load(const char *path, char *out, size_t outlen, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO or device given by mistake must not hang us. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
 	ssize_t n;
 	size_t len;
 
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		int r = -errno;
 
 		snprintf(err, errlen, "cannot read auth_token_file %s: %s", path, strerror(-r));
+		if (fd >= 0)
+			close(fd);
 		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "auth_token_file %s: not a regular file", path);
+		close(fd);
+		return -EINVAL;
 	}
 	n = read(fd, out, outlen);
 	close(fd);
