@@ -44,6 +44,7 @@ struct server {
 	char token[HTTP_TOKEN_MAX];
 	bool closing;
 	unsigned in_flight; /* requests started and not yet completed */
+	struct log_limit mhd_log_limit;
 };
 
 struct server_req {
@@ -449,17 +450,24 @@ static void on_timer(void *arg)
 	run_mhd(arg);
 }
 
+/* MHD reports every malformed request and dropped connection: a client
+ * decides how many, so at most one line a second. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct server *s = cls;
+	uint64_t suppressed;
 	char line[512];
 	size_t n;
 
-	(void)cls;
+	if (!log_enabled(LOG_DEBUG) ||
+	    !log_limit_allow(&s->mhd_log_limit, loop_now_ms(), 1000, &suppressed))
+		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);
 	while (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
-	log_event(LOG_DEBUG, "http server", LF_STR("detail", line), LF_END);
+	log_event(LOG_DEBUG, "http server", LF_STR("detail", line), LF_U64("suppressed", suppressed),
+		  LF_END);
 }
 
 static int start_mhd(struct server *s, const struct server_options *o)

@@ -225,6 +225,37 @@ static void test_overrides_over_file(void **state)
 	assert_int_equal(cli_load_config(&cli, &c, err, sizeof(err)), -ENOENT);
 }
 
+/* The default file read at start and gone at a reload: an error, not the
+ * built-in defaults (which would, among others, turn authentication off). */
+static void test_reload_without_the_default_file(void **state)
+{
+	char path[] = "/tmp/vmi-cli-default-XXXXXX", err[1024];
+	int fd = mkstemp(path);
+	struct config c;
+	struct cli cli;
+
+	assert_true(fd >= 0);
+	close(fd);
+	write_file(path, "[server]\nmetrics = false\n");
+	assert_int_equal(parse(&cli, ARGV("-cgroup", "x"), err, sizeof(err)), 0);
+	cli.default_path = path;
+	assert_string_equal(cli_config_path(&cli), path);
+	assert_int_equal(cli_load_config(&cli, &c, err, sizeof(err)), 0);
+	assert_false(c.server.metrics);
+	cli_pin_config_path(&cli);
+	assert_int_equal(cli_reload(&c, err, sizeof(err), &cli), 0);
+	unlink(path);
+	assert_int_equal(cli_reload(&c, err, sizeof(err), &cli), -ENOENT);
+	assert_non_null(strstr(err, "cannot open config file"));
+	/* Started without any file: the defaults, also on reload. */
+	assert_int_equal(parse(&cli, ARGV("-cgroup", "x"), err, sizeof(err)), 0);
+	cli.default_path = path;
+	cli_pin_config_path(&cli);
+	assert_null(cli_config_path(&cli));
+	assert_int_equal(cli_reload(&c, err, sizeof(err), &cli), 0);
+	assert_true(c.server.metrics);
+}
+
 static void test_child_argv(void **state)
 {
 	char *argv[] = { "vm-informant", "--auto-restart", "-cgroup", "-auto-restart",
@@ -270,6 +301,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_stops_at_non_flag),
 		cmocka_unit_test(test_overrides_over_file),
+		cmocka_unit_test(test_reload_without_the_default_file),
 		cmocka_unit_test(test_child_argv),
 		cmocka_unit_test(test_usage),
 	};
