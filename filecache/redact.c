@@ -182,9 +182,31 @@ static void put_pair(struct out_buf *o, const char *key, const char *val)
 	o->buf[o->len] = '\0';
 }
 
+/* Secret options show as the mask; a secret inside another value (a
+ * socket directory named like the password) is masked there too. */
+static void put_option(struct out_buf *o, const PQconninfoOption *p, const struct fc_secrets *s)
+{
+	size_t cap = 3 * strlen(p->val) + 1; /* a 1-byte secret grows to 3 */
+	char *masked;
+
+	if (is_secret(p)) {
+		put_pair(o, p->keyword, MASK);
+		return;
+	}
+	masked = malloc(cap);
+	if (!masked) {
+		o->cut = true;
+		return;
+	}
+	fc_secrets_mask(s, p->val, masked, cap);
+	put_pair(o, p->keyword, masked);
+	free(masked);
+}
+
 int fc_connstr_redact(const char *in, char *out, size_t outlen)
 {
 	struct out_buf o = { .buf = out, .cap = outlen };
+	struct fc_secrets secrets;
 	PQconninfoOption *opts;
 
 	if (!out || outlen == 0)
@@ -193,15 +215,17 @@ int fc_connstr_redact(const char *in, char *out, size_t outlen)
 	if (!in || !in[0])
 		return 0;
 	opts = PQconninfoParse(in, NULL);
-	if (!opts) {
+	if (!opts || fc_secrets_get(in, &secrets) < 0) {
 		/* Nothing libpq would use, and nothing safe to show. */
+		PQconninfoFree(opts);
 		snprintf(out, outlen, "%s", outlen > sizeof(MASK) - 1 ? MASK : "");
 		return outlen > sizeof(MASK) - 1 ? 0 : -ENOBUFS;
 	}
 	for (const PQconninfoOption *p = opts; p->keyword; p++)
 		if (p->val)
-			put_pair(&o, p->keyword, is_secret(p) ? MASK : p->val);
+			put_option(&o, p, &secrets);
 	PQconninfoFree(opts);
+	fc_secrets_clear(&secrets);
 	return o.cut ? -ENOBUFS : 0;
 }
 
