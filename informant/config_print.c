@@ -80,15 +80,18 @@ int config_connstr_redact(const char *connstr, char *out, size_t outlen)
 	return 0;
 }
 
-/* Sized like the field: a redacted string that grew past it prints as the
- * bare mask, as does one the INI dialect cannot hold; either still loads. */
+/* Sized like the field.  What cannot be shown so that it loads again — it
+ * grew past the field, the INI dialect cannot hold it, or masking a
+ * password that recurs in another value made that value invalid (a
+ * password equal to the port) — prints as a connection string holding
+ * only a masked password: it still loads, and says what was hidden. */
 static void format_connstr(const char *connstr, char *out, size_t outlen)
 {
-	char redacted[CONFIG_STR_MAX];
+	char redacted[CONFIG_STR_MAX], why[256];
 
-	config_connstr_redact(connstr, redacted, sizeof(redacted));
-	if (has_comment_mark(redacted))
-		snprintf(redacted, sizeof(redacted), "%s", REDACTED);
+	if (config_connstr_redact(connstr, redacted, sizeof(redacted)) < 0 ||
+	    has_comment_mark(redacted) || fc_connstr_check(redacted, why, sizeof(why)) < 0)
+		snprintf(redacted, sizeof(redacted), "password=%s", REDACTED);
 	format_string(redacted, out, outlen);
 }
 

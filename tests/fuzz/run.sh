@@ -28,9 +28,9 @@ agent_proto="agent-proto/uuid.c agent-proto/quantity.c agent-proto/negotiate.c
 	agent-proto/msg_decode.c"
 
 config="informant/config.c informant/config_load.c informant/config_print.c
-	informant/config_value.c informant/log.c filecache/redact.c"
-http="informant/server.c informant/httputil.c informant/loop.c informant/log.c
-	informant/metrics.c"
+	informant/config_value.c informant/log.c informant/httputil.c filecache/redact.c"
+http="informant/server.c informant/server_conns.c informant/server_accept.c
+	informant/httputil.c informant/loop.c informant/log.c informant/metrics.c"
 
 # One line per target: name, -max_len, library sources.  The target's own
 # source is tests/fuzz/fuzz_<name>.c, its seeds tests/fuzz/corpus/<name>/ and
@@ -82,6 +82,7 @@ jansson=$(pkg-config --cflags --libs jansson 2>/dev/null) || skip "jansson (pkg-
 inih=$(pkg-config --cflags --libs inih 2>/dev/null) || skip "inih (pkg-config) not found"
 mhd=$(pkg-config --cflags --libs libmicrohttpd 2>/dev/null) ||
 	skip "libmicrohttpd (pkg-config) not found"
+pq=$(pkg-config --cflags --libs libpq 2>/dev/null) || skip "libpq (pkg-config) not found"
 mkdir -p "$out/obj" || exit 1
 cat >"$out/probe.c" <<'EOF'
 #include <stddef.h>
@@ -111,7 +112,7 @@ build_objects() {
 			continue
 		fi
 		"$cc" $common -fsanitize=fuzzer-no-link,address,undefined $includes \
-			$(pkg-config --cflags jansson libmicrohttpd) -c "$top/$src" -o "$obj" \
+			$(pkg-config --cflags jansson libmicrohttpd libpq) -c "$top/$src" -o "$obj" \
 			>"$obj.log" 2>&1 &
 		pids+=($!)
 	done
@@ -133,7 +134,7 @@ link_target() {
 		objs+=("$(object_of "$src")")
 	done
 	"$cc" $common $warn -fsanitize=fuzzer,address,undefined $includes \
-		"$here/fuzz_$name.c" "${objs[@]}" $jansson $inih $mhd -lm -o "$out/fuzz_$name" \
+		"$here/fuzz_$name.c" "${objs[@]}" $jansson $inih $mhd $pq -lm -o "$out/fuzz_$name" \
 		>"$out/fuzz_$name.build.log" 2>&1 || {
 		cat "$out/fuzz_$name.build.log" >&2
 		echo "fuzz $name: build failed" >&2
