@@ -341,36 +341,36 @@ static bool in_http(const struct conn *c)
 	       c->state != CONN_DROPPING;
 }
 
-void conns_head_done(struct conn *c)
+/* Move an MHD connection on; w is its new wait (WAIT_NONE: no deadline). */
+static void move(struct conn *c, enum conn_state state, enum wait w)
 {
 	if (!in_http(c))
 		return;
-	c->state = CONN_BODY;
-	wait_enter(c, WAIT_BODY, loop_now_ms());
+	c->state = state;
+	if (w == WAIT_NONE)
+		wait_leave(c);
+	else
+		wait_enter(c, w, loop_now_ms());
+}
+
+void conns_head_done(struct conn *c)
+{
+	move(c, CONN_BODY, WAIT_BODY);
 }
 
 void conns_busy(struct conn *c)
 {
-	if (!in_http(c))
-		return;
-	c->state = CONN_BUSY;
-	wait_leave(c);
+	move(c, CONN_BUSY, WAIT_NONE);
 }
 
 void conns_idle(struct conn *c)
 {
-	if (!in_http(c))
-		return;
-	c->state = CONN_IDLE;
-	wait_enter(c, WAIT_IDLE, loop_now_ms());
+	move(c, CONN_IDLE, WAIT_IDLE);
 }
 
 void conns_upgraded(struct conn *c)
 {
-	if (!in_http(c))
-		return;
-	c->state = CONN_UPGRADED;
-	wait_leave(c);
+	move(c, CONN_UPGRADED, WAIT_NONE);
 }
 
 /* ---- life cycle ------------------------------------------------------------ */

@@ -171,16 +171,23 @@ static void write_file(const char *path, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-static void test_overrides_over_file(void **state)
+/* path (a mkstemp template) becomes a new file holding text. */
+static void temp_file(char *path, const char *text)
 {
-	char path[] = "/tmp/vmi-cli-XXXXXX", err[1024];
 	int fd = mkstemp(path);
-	struct config c;
-	struct cli cli;
 
 	assert_true(fd >= 0);
 	close(fd);
-	write_file(path, "[cgroup]\nenabled = false\nname = from-file\n"
+	write_file(path, text);
+}
+
+static void test_overrides_over_file(void **state)
+{
+	char path[] = "/tmp/vmi-cli-XXXXXX", err[1024];
+	struct config c;
+	struct cli cli;
+
+	temp_file(path, "[cgroup]\nenabled = false\nname = from-file\n"
 		   "[filecache]\nenabled = false\nconnstr = dbname=file\n"
 		   "[supervisor]\nauto_restart = true\n");
 	/* Without flags the file decides. */
@@ -230,13 +237,10 @@ static void test_overrides_over_file(void **state)
 static void test_reload_without_the_default_file(void **state)
 {
 	char path[] = "/tmp/vmi-cli-default-XXXXXX", err[1024];
-	int fd = mkstemp(path);
 	struct config c;
 	struct cli cli;
 
-	assert_true(fd >= 0);
-	close(fd);
-	write_file(path, "[server]\nmetrics = false\n");
+	temp_file(path, "[server]\nmetrics = false\n");
 	assert_int_equal(parse(&cli, ARGV("-cgroup", "x"), err, sizeof(err)), 0);
 	cli.default_path = path;
 	assert_string_equal(cli_config_path(&cli), path);
