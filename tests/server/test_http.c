@@ -180,6 +180,7 @@ static int teardown(void **state)
 }
 
 #define CLOSE "Connection: close\r\n"
+#define ECHO_EMPTY "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n"
 
 static void assert_status(const char *resp, const char *status_line)
 {
@@ -295,7 +296,7 @@ static void test_auth_required(void **state)
 	struct exchange x;
 	const char *r;
 
-	r = request(e, &x, "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n");
+	r = request(e, &x, ECHO_EMPTY);
 	assert_status(r, "HTTP/1.1 401");
 	assert_non_null(strstr(r, "WWW-Authenticate: Bearer"));
 	/* Unknown paths are not revealed either. */
@@ -308,7 +309,7 @@ static void test_auth_required(void **state)
 			   "Authorization: Bearer t0ken\r\nContent-Length: 0\r\n\r\n");
 	assert_status(r, "HTTP/1.1 200");
 	assert_int_equal(server_set_token(e->srv, NULL), 0);
-	r = request(e, &x, "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n");
+	r = request(e, &x, ECHO_EMPTY);
 	assert_status(r, "HTTP/1.1 200");
 }
 
@@ -319,7 +320,7 @@ static void test_quiesce(void **state)
 	const char *r;
 
 	server_quiesce(e->srv);
-	r = request(e, &x, "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n");
+	r = request(e, &x, ECHO_EMPTY);
 	assert_string_equal(r, ""); /* no longer accepting */
 }
 
@@ -383,7 +384,7 @@ static void test_garbage_gets_400_at_once(void **state)
 	assert_string_equal(body_of(r), "400 Bad Request");
 	assert_int_equal(e->m.http_connections_dropped_total[METRICS_DROP_GARBAGE], 1);
 	assert_int_equal(e->m.requests_total[EP_OTHER][metrics_status_slot(400)], 1);
-	r = request(e, &x, "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n");
+	r = request(e, &x, ECHO_EMPTY);
 	assert_status(r, "HTTP/1.1 200");
 }
 
@@ -442,7 +443,7 @@ static void test_limits_make_room(void **state)
 	for (int i = 0; i < 3; i++)
 		fd[i] = open_from(e, "127.0.0.1");
 	assert_int_equal(server_connections(e->srv), 3);
-	r = request(e, &x, "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n");
+	r = request(e, &x, ECHO_EMPTY);
 	assert_status(r, "HTTP/1.1 200");
 	assert_true(closed(fd[0]));
 	assert_false(closed(fd[1]) || closed(fd[2]));
@@ -450,7 +451,7 @@ static void test_limits_make_room(void **state)
 	fd[3] = open_from(e, "127.0.0.2");
 	fd[0] = open_from(e, "127.0.0.3"); /* the 4th: fd[1] .. fd[3] and this one */
 	assert_int_equal(server_connections(e->srv), 4);
-	r = request(e, &x, "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n");
+	r = request(e, &x, ECHO_EMPTY);
 	assert_status(r, "HTTP/1.1 200");
 	assert_true(closed(fd[1]));
 	assert_false(closed(fd[2]) || closed(fd[3]) || closed(fd[0]));
