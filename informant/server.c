@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -44,7 +43,7 @@ struct server {
 	char token[HTTP_TOKEN_MAX];
 	bool closing;
 	unsigned in_flight; /* requests started and not yet completed */
-	struct log_limit mhd_log_limit;
+	struct log_limit mhd_log_limit, ended_log; /* clients decide how often */
 };
 
 struct server_req {
@@ -199,12 +198,17 @@ static bool body_announced(struct MHD_Connection *c)
 					   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 }
 
+static void too_large_text(const struct server *s, char *text, size_t len)
+{
+	snprintf(text, len, "request body larger than %llu bytes",
+		 (unsigned long long)s->max_body);
+}
+
 static void respond_too_large(struct server_req *r)
 {
 	char text[64];
 
-	snprintf(text, sizeof(text), "request body larger than %llu bytes",
-		 (unsigned long long)r->srv->max_body);
+	too_large_text(r->srv, text, sizeof(text));
 	server_respond_text(r, 413, text);
 }
 
@@ -277,27 +281,17 @@ static int append_body(struct server_req *r, const char *data, size_t n)
  * A chunked body grew past max_body_bytes.  MHD 0.9.75 queues answers only
  * before the body (at the head) or after it, never in the middle; reading
  * the rest only to refuse it would let a client make us read without end.
- * So the 413 is written here, straight to the socket, and the connection is
- * closed (MHD_NO).  That is safe: MHD has written nothing since the
- * request began except, fully, a "100 Continue", and the socket's send
- * buffer has room for these few bytes.
+ * So the 413 goes straight to the socket and the connection is closed
+ * (MHD_NO).  That is safe: MHD has written nothing since the request
+ * began except, fully, a "100 Continue".
  */
 static enum MHD_Result refuse_mid_body(struct server_req *r)
 {
-	char text[64], answer[256];
-	int n;
+	char text[64];
 
-	snprintf(text, sizeof(text), "request body larger than %llu bytes",
-		 (unsigned long long)r->srv->max_body);
-	n = snprintf(answer, sizeof(answer),
-		     "HTTP/1.1 413 %s\r\nContent-Type: " SERVER_CT_TEXT "\r\n"
-		     "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
-		     MHD_get_reason_phrase_for(413), strlen(text), text);
-	(void)!send(conns_fd(r->crec), answer, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	too_large_text(r->srv, text, sizeof(text));
+	conns_answer_raw(r->crec, 413, text);
 	r->status = 413; /* counted in the metrics when MHD ends the request */
-	free(r->body);
-	r->body = NULL;
-	r->len = 0;
 	return MHD_NO;
 }
 
@@ -401,6 +395,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct server *s = cls;
 	struct server_req *r = *con_cls;
+	uint64_t suppressed;
 
 	(void)c;
 	if (!r)
@@ -411,9 +406,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (r->status)
 		metrics_observe_request(s->metrics, r->ep, r->status,
 					(double)(loop_now_ns() - r->start_ns) / 1e9);
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && log_enabled(LOG_DEBUG) &&
+	    log_limit_allow(&s->ended_log, loop_now_ms(), 1000, &suppressed))
 		log_event(LOG_DEBUG, "request ended early", LF_U64("code", toe),
-			  LF_U64("status", r->status), LF_END);
+			  LF_U64("status", r->status), LF_U64("suppressed", suppressed), LF_END);
 	if (r->done)
 		r->done(s->ctx, r);
 	if (r->resp)

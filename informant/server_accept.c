@@ -71,22 +71,29 @@ void gate_close(struct conn *c)
 	conn_release(c);
 }
 
+void conns_answer_raw(struct conn *c, unsigned status, const char *text)
+{
+	char answer[512];
+	int n = snprintf(answer, sizeof(answer),
+			 "HTTP/1.1 %u %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			 "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+			 status, MHD_get_reason_phrase_for(status), strlen(text), text);
+
+	/* It cannot block: nothing else is being written on this socket, and
+	 * its send buffer has room for these few bytes. */
+	if (n > 0 && (size_t)n < sizeof(answer))
+		(void)!send(c->fd, answer, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	/* FIN first: the client sees the answer and the end of it even if
+	 * the close resets the connection over unread bytes. */
+	(void)shutdown(c->fd, SHUT_WR);
+}
+
 static void gate_garbage(struct conn *c)
 {
-	/* Go's answer to a malformed request line, then close.  The write
-	 * cannot block: nothing was sent on this socket before. */
-	static const char answer[] = "HTTP/1.1 400 Bad Request\r\n"
-				     "Content-Type: text/plain; charset=utf-8\r\n"
-				     "Connection: close\r\n"
-				     "Content-Length: 15\r\n\r\n"
-				     "400 Bad Request";
 	struct conns *cs = c->cs;
 	uint64_t now = loop_now_ms(), suppressed;
 
-	(void)!send(c->fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-	/* FIN first: the client sees the answer and the end of it even if
-	 * the close below resets the connection over unread garbage. */
-	(void)shutdown(c->fd, SHUT_WR);
+	conns_answer_raw(c, 400, "400 Bad Request"); /* Go's answer to a bad request line */
 	cs->metrics->http_connections_dropped_total[METRICS_DROP_GARBAGE]++;
 	metrics_observe_request(cs->metrics, EP_OTHER, 400, (double)(now - c->since_ms) / 1e3);
 	if (log_limit_allow(&cs->garbage_log, now, CONNS_LOG_EVERY_MS, &suppressed))

@@ -232,19 +232,20 @@ static struct conn *oldest_incomplete(struct conns *cs, struct peer *p)
 	return best;
 }
 
-/* Room for one more connection from p: false if every connection that
- * counts is busy (then the newcomer is refused). */
+/* Room for c, just counted in: false if every connection that counts is
+ * busy (then c is refused).  c waits for nothing yet, so it is never its
+ * own victim. */
 static bool make_room(struct conns *cs, struct peer *p)
 {
 	struct conn *victim;
 
-	if (p->n - p->dropping >= cs->lim.max_per_addr) {
+	if (p->n - p->dropping > cs->lim.max_per_addr) {
 		victim = oldest_incomplete(cs, p);
 		if (!victim)
 			return false;
 		drop(victim, METRICS_DROP_EVICTED, "making room: too many connections from one address");
 	}
-	if (cs->total - cs->dropping >= cs->lim.max_conns) {
+	if (cs->total - cs->dropping > cs->lim.max_conns) {
 		victim = oldest_incomplete(cs, NULL);
 		if (!victim)
 			return false;
@@ -259,11 +260,9 @@ struct conn *conn_admit(struct conns *cs, int fd, const struct sockaddr_storage 
 	struct conn *c = calloc(1, sizeof(*c));
 	struct peer *p = c ? peer_get(cs, ss) : NULL;
 
-	if (!p || !make_room(cs, p)) {
+	if (!p) {
 		cs->metrics->http_connections_dropped_total[METRICS_DROP_REFUSED]++;
 		free(c);
-		if (p)
-			peer_put(cs, p);
 		return NULL;
 	}
 	c->cs = cs;
@@ -272,6 +271,8 @@ struct conn *conn_admit(struct conns *cs, int fd, const struct sockaddr_storage 
 	c->wait = WAIT_NONE;
 	c->addr = *ss;
 	c->addrlen = len;
+	/* Counted before making room: dropping the only other connection of
+	 * its address must not free the address's record under us. */
 	c->peer = p;
 	c->peer_next = p->conns;
 	if (p->conns)
@@ -279,6 +280,11 @@ struct conn *conn_admit(struct conns *cs, int fd, const struct sockaddr_storage 
 	p->conns = c;
 	p->n++;
 	cs->total++;
+	if (!make_room(cs, p)) {
+		cs->metrics->http_connections_dropped_total[METRICS_DROP_REFUSED]++;
+		conn_release(c);
+		return NULL;
+	}
 	cs->metrics->http_connections = cs->total;
 	wait_enter(c, WAIT_HEAD, loop_now_ms());
 	return c;
@@ -328,11 +334,6 @@ struct conn *conns_of(struct MHD_Connection *mc)
 		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
 	return info ? info->socket_context : NULL;
-}
-
-int conns_fd(const struct conn *c)
-{
-	return c ? c->fd : -1;
 }
 
 static bool in_http(const struct conn *c)

@@ -70,8 +70,9 @@ void conns_mhd_closed(struct conns *cs, void *socket_context);
 
 /* The record of an MHD connection (its socket context), or NULL. */
 struct conn *conns_of(struct MHD_Connection *c);
-/* The socket, for an answer MHD cannot give (see server.c). */
-int conns_fd(const struct conn *c);
+/* An answer MHD cannot give (see server.c), written straight to the
+ * socket with "Connection: close", whose writing side is then shut. */
+void conns_answer_raw(struct conn *c, unsigned status, const char *text);
 
 /* Request progress on an MHD connection, from server.c's callbacks; each
  * tolerates NULL and connections already being dropped. */

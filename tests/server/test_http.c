@@ -463,6 +463,36 @@ static void test_limits_make_room(void **state)
 	assert_int_equal(server_max_connections(1 << 20), 4096);
 }
 
+/* One connection per address: each newcomer replaces the one before (the
+ * address's record must outlive the drop of its only connection). */
+static int setup_one_per_address(void **state)
+{
+	struct server_options o = {
+		.host = "127.0.0.1", .port = 0, .max_body_bytes = 1024,
+		.max_connections = 2, .max_connections_per_address = 1, .head_timeout_ms = 5000,
+		.body_timeout_ms = 5000, .idle_timeout_s = 5, .connection_memory_limit = 16384,
+	};
+
+	return setup_with(state, &o);
+}
+
+static void test_one_per_address(void **state)
+{
+	struct env *e = *state;
+	int a = open_from(e, "127.0.0.9"), b = open_from(e, "127.0.0.9");
+	int c = open_from(e, "127.0.0.10"), d = open_from(e, "127.0.0.11");
+
+	assert_true(closed(a));        /* b took its place */
+	assert_true(closed(b));        /* the oldest of all when d came */
+	assert_false(closed(c) || closed(d));
+	assert_int_equal(server_connections(e->srv), 2);
+	assert_int_equal(e->m.http_connections_dropped_total[METRICS_DROP_EVICTED], 2);
+	close(a);
+	close(b);
+	close(c);
+	close(d);
+}
+
 static void test_bind_failure(void **state)
 {
 	struct env *e = *state;
@@ -497,6 +527,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_deadlines_do_not_move, setup_tight, teardown),
 		cmocka_unit_test_setup_teardown(test_limits_make_room, setup_tight, teardown),
+		cmocka_unit_test_setup_teardown(test_one_per_address, setup_one_per_address,
+						teardown),
 	};
 
 	log_setup(getenv("VMI_DEBUG") ? LOG_DEBUG : LOG_ERROR, LOG_FORMAT_TEXT);
