@@ -92,6 +92,11 @@ struct ap_agent_desc {
 	uint32_t max_proto;
 };
 
+/* The largest sequenceNumber decoded or encoded: Go's field is a uint64,
+ * but jansson's integers are int64.  Agents count from 1; 2^63 is never
+ * reached.  Larger values are refused with a message naming this limit. */
+#define AP_SEQ_MAX ((uint64_t)INT64_MAX)
+
 /* AgentResourceMessage: body of PUT /upscale and PUT /downscale. */
 struct ap_resource_msg {
 	bool has_cpu;

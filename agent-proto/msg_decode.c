@@ -51,6 +51,12 @@ static json_t *load_object(const char *body, size_t len, const struct dec *dc)
 	}
 	/* Flags 0: the text must be one object or array and nothing else. */
 	v = json_loadb(body, len, 0, &jerr);
+	if (!v && strstr(jerr.text, "too big")) {
+		/* jansson's integers are int64: say which limit that is. */
+		snprintf(dc->err, dc->errlen, "invalid JSON at byte %d: an integer beyond "
+			 "%" PRId64 " (the largest accepted)", jerr.position, INT64_MAX);
+		return NULL;
+	}
 	if (!v) {
 		snprintf(dc->err, dc->errlen, "invalid JSON at byte %d: %s", jerr.position,
 			 jerr.text);
@@ -263,7 +269,7 @@ static int fill_resource_msg(struct dec *dc, json_t *o, void *msg)
 	int r = get_object(dc, o, "data", &data);
 
 	if (r == 0)
-		r = get_uint(dc, o, "sequenceNumber", UINT64_MAX, &m->seq);
+		r = get_uint(dc, o, "sequenceNumber", AP_SEQ_MAX, &m->seq);
 	dc->prefix = "data.";
 	if (r == 0)
 		r = get_quantity(dc, data, "cpu", true, &m->has_cpu, &m->cpu_milli);
@@ -284,7 +290,7 @@ static int fill_agent_ident_msg(struct dec *dc, json_t *o, void *msg)
 	int r = get_object(dc, o, "data", &data);
 
 	if (r == 0)
-		r = get_uint(dc, o, "sequenceNumber", UINT64_MAX, &m->seq);
+		r = get_uint(dc, o, "sequenceNumber", AP_SEQ_MAX, &m->seq);
 	dc->prefix = "data.";
 	if (r == 0)
 		r = get_uuid(dc, data, "agentID", &m->agent_id);

@@ -6,7 +6,7 @@
  *
  *  - Pure policy (size.c, redact.c): configuration validation, the cache
  *    size formula with the reference's exact IEEE-754 double arithmetic,
- *    and connection-string password redaction for log lines.
+ *    and connection strings checked and shown without their secrets.
  *
  *  - An asynchronous Postgres client (pg.c) on libpq's non-blocking API.
  *    The object owns one epoll fd (fc_fd()) covering the libpq socket, a
@@ -58,12 +58,39 @@ int fc_config_validate(const struct fc_config *cfg, char *err, size_t errlen);
  * bit-exact with the reference's float64 arithmetic (§10.2). */
 uint64_t fc_cache_size(const struct fc_config *cfg, uint64_t total_bytes);
 
-/* Copies a libpq connection string with every password replaced by "***":
- * key=value (password=secret, password='it''s \' quoted'), and
- * postgres:// / postgresql:// URLs (user:secret@host, ?password=secret).
- * Always NUL-terminates out (outlen > 0); if out is too small the copy is
- * cut short, never leaking a password.  Returns 0, or -ENOBUFS if cut. */
+/*
+ * Connection strings the way libpq reads them (redact.c).  Nothing parses
+ * them by hand: libpq's PQconninfoParse says what the password is.
+ *
+ * fc_connstr_check: libpq must parse the string, and no part of a password
+ * may have spilled into another field, as happens with an unencoded '/'
+ * or '@' in a URL's password (then a port is not a number, a host name or
+ * a URL's database name holds '@').  -EINVAL (-ENOMEM) with a message that
+ * never quotes the string: libpq's own complaint with its quotes masked.
+ */
+int fc_connstr_check(const char *connstr, char *err, size_t errlen);
+
+/* The string as libpq reads it, as key=value pairs in libpq's order, every
+ * secret (password, sslpassword) shown as "***"; just "***" when libpq
+ * cannot parse it.  The result parses back to the same settings.  Always
+ * NUL-terminates out (outlen > 0); if out is too small the copy ends
+ * before the first pair that does not fit.  0, or -ENOBUFS if cut. */
 int fc_connstr_redact(const char *in, char *out, size_t outlen);
+
+/* The secret values libpq takes from a connection string, to be masked
+ * wherever else they might show up (libpq's messages quote hosts, users,
+ * database names and socket paths, any of which may equal a password). */
+#define FC_SECRETS_MAX 4
+struct fc_secrets {
+	size_t n;
+	char *v[FC_SECRETS_MAX];
+};
+/* 0, -EINVAL (libpq cannot parse it: no secrets), -ENOMEM. */
+int fc_secrets_get(const char *connstr, struct fc_secrets *s);
+void fc_secrets_clear(struct fc_secrets *s); /* wipes and frees */
+/* in with every occurrence of a secret replaced by "***"; a copy too
+ * long for out ends early, never inside a secret. */
+void fc_secrets_mask(const struct fc_secrets *s, const char *in, char *out, size_t outlen);
 
 /* A GUC name that may be put into SQL: 1..128 characters of
  * [A-Za-z0-9_.], starting with a letter or '_'.  Returns 0 or -EINVAL. */

@@ -308,27 +308,16 @@ static int copy_setting(char *dst, const char *src, const char *fallback, const 
 	return 0;
 }
 
-/* PQconninfoParse's message may quote part of a malformed password, so it
- * is only shown when the string holds no password at all. */
 static int check_connstr(struct fc *fc, char *err, size_t errlen)
 {
-	char *detail = NULL;
-	PQconninfoOption *opts = PQconninfoParse(fc->connstr, &detail);
+	char why[384];
+	int r = fc_connstr_check(fc->connstr, why, sizeof(why));
 
-	if (opts) {
-		PQconninfoFree(opts);
-		return 0;
-	}
-	bool has_secret = strcmp(fc->display, fc->connstr) != 0;
-	int r;
-	char clean[256] = "";
-	for (size_t i = 0; detail && !has_secret && detail[i] && i + 1 < sizeof(clean); i++)
-		clean[i] = detail[i] == '\n' ? ' ' : detail[i];
-	snprintf(err, errlen, "file cache: invalid connection string \"%s\": %s", fc->display,
-		 has_secret ? "details withheld because it contains a password" :
-		 detail ? clean : "out of memory");
-	r = detail || has_secret ? -EINVAL : -ENOMEM;
-	PQfreemem(detail);
+	if (r == 0)
+		r = fc_secrets_get(fc->connstr, &fc->secrets);
+	if (r < 0)
+		snprintf(err, errlen, "file cache: invalid connection string: %s",
+			 r == -ENOMEM ? "out of memory" : why);
 	return r;
 }
 
@@ -397,6 +386,9 @@ void fc_free(struct fc *fc)
 	close_fd(fc->retry_timer_fd);
 	close_fd(fc->op_timer_fd);
 	close_fd(fc->epfd);
+	fc_secrets_clear(&fc->secrets);
+	if (fc->connstr)
+		explicit_bzero(fc->connstr, strlen(fc->connstr));
 	free(fc->connstr);
 	free(fc);
 }

@@ -47,6 +47,7 @@ struct fc {
 	char app_name[64];
 	char *connstr;
 	char display[512];       /* connstr, passwords redacted */
+	struct fc_secrets secrets; /* masked in every message */
 	uint32_t connect_ms, query_ms, retry_initial_ms, retry_max_ms;
 	bool closing;            /* fc_free(): refuse new requests */
 

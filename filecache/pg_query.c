@@ -74,9 +74,12 @@ static void one_line(const char *in, char *out, size_t outlen)
 
 static void fail(struct fc *fc, int err, const char *what, const char *detail)
 {
-	char clean[384], msg[FC_MSG_MAX];
+	char line[384], clean[384], msg[FC_MSG_MAX];
 
-	one_line(detail, clean, sizeof(clean));
+	/* libpq's messages quote hosts, users, database names and socket
+	 * paths: whichever of them equals a password is masked. */
+	one_line(detail, line, sizeof(line));
+	fc_secrets_mask(&fc->secrets, line, clean, sizeof(clean));
 	snprintf(msg, sizeof(msg), "file cache: %s (Postgres at \"%.200s\")%s%s", what, fc->display,
 		 clean[0] ? ": " : "", clean);
 	fc_query_close(fc);

@@ -144,6 +144,15 @@ void agents_free(struct agents *s)
 
 /* ---- requests from agents ------------------------------------------------ */
 
+static size_t registering(const struct agents *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		n += s->v[i]->state == AGENT_REGISTERING;
+	return n;
+}
+
 void agents_register(struct agents *s, const struct ap_agent_desc *d,
 		     agents_register_done_fn done, void *arg)
 {
@@ -167,6 +176,10 @@ void agents_register(struct agents *s, const struct ap_agent_desc *d,
 	}
 	if (s->n >= AGENTS_MAX_KNOWN) {
 		done(arg, 503, "Too many agents registered");
+		return;
+	}
+	if (registering(s) >= AGENTS_MAX_REGISTERING) {
+		done(arg, 503, "Too many registrations in progress");
 		return;
 	}
 	a = calloc(1, sizeof(*a));
@@ -319,6 +332,23 @@ void agents_note_success(struct agent *a, const struct ap_call_result *res, cons
 	note_seq(a, &a->last_resp_seq, res->seq, what, LOG_DEBUG);
 }
 
+/* What the /register caller is told about a failed /id probe.  With auth
+ * off the caller names any address: the probe may have reached a service
+ * that is not an agent, and its answer is not the caller's to read —
+ * only its status (the reference relayed the body).  The log keeps a
+ * short excerpt for whoever runs the informant. */
+static const char *probe_cause(const struct ap_call_result *res, char *buf, size_t len)
+{
+	if (res->http_status && res->http_status != 200)
+		snprintf(buf, len, "Unsuccessful response status %ld", res->http_status);
+	else if (res->err == -EBADMSG)
+		snprintf(buf, len, "Error reading response as JSON: not an agent's /id answer "
+			 "(see the informant's log)");
+	else
+		return res->cause;
+	return buf;
+}
+
 static void register_probe_done(struct agents *s, struct agent *a,
 				const struct ap_call_result *res)
 {
@@ -332,9 +362,13 @@ static void register_probe_done(struct agents *s, struct agent *a,
 	char *body;
 
 	if (res->err) {
+		char excerpt[AGENTS_CAUSE_EXCERPT + 1], cause[128];
+
+		snprintf(excerpt, sizeof(excerpt), "%.*s", AGENTS_CAUSE_EXCERPT, res->cause);
 		log_event(LOG_WARN, "agent registration failed", LF_STR("agent_id", a->id_str),
-			  LF_STR("agent_addr", a->addr), LF_STR("cause", res->cause), LF_END);
-		agent_remove(s, a, res->cause);
+			  LF_STR("agent_addr", a->addr), LF_STR("cause", excerpt),
+			  LF_I64("http_status", res->http_status), LF_END);
+		agent_remove(s, a, probe_cause(res, cause, sizeof(cause)));
 		return;
 	}
 	a->reg_done = NULL;

@@ -61,6 +61,11 @@
 #define AGENTS_MAX_FAILURES 3       /* consecutive failed /id or /try-upscale */
 #define AGENTS_RETRY_MS 1000        /* next /id check after a failure (at most) */
 #define AGENTS_MAX_KNOWN 64         /* more registrations get 503 */
+/* Registrations whose /id probe is still running (each bounded by
+ * register_id_timeout); more get 503, so that callers naming addresses that
+ * never answer cannot hold the slots of the agents. */
+#define AGENTS_MAX_REGISTERING 8
+#define AGENTS_CAUSE_EXCERPT 120    /* bytes of a failed probe's cause in the log */
 #define AGENTS_REPLY_MAX 1024
 
 struct agents;
@@ -117,8 +122,10 @@ int agents_new(const struct agents_io *io, const struct agents_timeouts *t, stru
 void agents_free(struct agents *s);
 void agents_set_timeouts(struct agents *s, const struct agents_timeouts *t);
 
-/* POST /register: 409 duplicate, 400 version mismatch or failed /id probe,
- * 503 when full, else 200 with the InformantDesc. */
+/* POST /register: 409 duplicate, 400 version mismatch or failed /id probe
+ * (naming only the status of a non-200 answer, never its body), 503 when
+ * full or AGENTS_MAX_REGISTERING probes run, else 200 with the
+ * InformantDesc. */
 void agents_register(struct agents *s, const struct ap_agent_desc *d,
 		     agents_register_done_fn done, void *arg);
 /* The /register 200 of this agent has been sent (or its connection ended):

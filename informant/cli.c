@@ -150,6 +150,7 @@ int cli_parse(struct cli *cli, int argc, char **argv, char *err, size_t errlen)
 	int i = 1, r;
 
 	memset(cli, 0, sizeof(*cli));
+	cli->default_path = CONFIG_DEFAULT_PATH;
 	cli->argc = argc;
 	cli->argv = argv;
 	while ((r = next_flag(argc, argv, &i, &t, err, errlen)) > 0) {
@@ -190,7 +191,13 @@ const char *cli_config_path(const struct cli *cli)
 {
 	if (cli->config_path)
 		return cli->config_path;
-	return access(CONFIG_DEFAULT_PATH, F_OK) == 0 ? CONFIG_DEFAULT_PATH : NULL;
+	return access(cli->default_path, F_OK) == 0 ? cli->default_path : NULL;
+}
+
+void cli_pin_config_path(struct cli *cli)
+{
+	if (!cli->config_path)
+		cli->config_path = cli_config_path(cli);
 }
 
 static int copy_override(char *dst, size_t cap, const char *value, const char *flag, char *err,

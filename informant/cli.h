@@ -30,6 +30,7 @@ struct cli {
 	bool auto_restart_set;    /* -auto-restart[=BOOL] given */
 	bool auto_restart;
 	int ignored_from;         /* argv index where flag parsing stopped (0 = none) */
+	const char *default_path; /* CONFIG_DEFAULT_PATH (tests point it elsewhere) */
 	int argc;                 /* the parsed argv, for the supervisor's child */
 	char **argv;
 };
@@ -41,8 +42,8 @@ int cli_parse(struct cli *cli, int argc, char **argv, char *err, size_t errlen);
 
 void cli_usage(FILE *out);
 
-/* The config file in effect: --config, else the default path if it
- * exists, else NULL (built-in defaults). */
+/* The config file in effect: --config (or the pinned path), else the
+ * default path if it exists, else NULL (built-in defaults). */
 const char *cli_config_path(const struct cli *cli);
 
 /* Applies the flag overrides to c: -cgroup sets cgroup.enabled and name,
@@ -53,6 +54,11 @@ int cli_apply(const struct cli *cli, struct config *c, char *err, size_t errlen)
 /* Defaults, then the config file, then the overrides, then
  * config_validate().  0 or -errno with "FILE:LINE: …" in err. */
 int cli_load_config(const struct cli *cli, struct config *c, char *err, size_t errlen);
+
+/* After the first load: reloads read the same file, so a default file
+ * that has gone is an error (not a silent return to the built-in
+ * defaults, which would turn authentication off). */
+void cli_pin_config_path(struct cli *cli);
 
 /* cli_load_config() shaped as a daemon_reload_fn; arg is the struct cli. */
 int cli_reload(struct config *out, char *err, size_t errlen, void *arg);

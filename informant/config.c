@@ -7,6 +7,7 @@
  * range-checked, printed and documented the same way.
  */
 #include "config_internal.h"
+#include "filecache.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -71,7 +72,8 @@ const struct config_key config_keys[] = {
 	K_BOOL("cgroup", "exclude_page_cache", cgroup.exclude_page_cache),
 
 	K_BOOL("filecache", "enabled", filecache.enabled),
-	K_STR("filecache", "connstr", CK_STR, filecache.connstr, "a libpq connection string"),
+	K_STR("filecache", "connstr", CK_CONNSTR, filecache.connstr,
+	      "a libpq connection string"),
 	K_BOOL("filecache", "in_memory", filecache.in_memory),
 	K_DBL("filecache", "resource_multiplier", filecache.resource_multiplier, 0, 1,
 	      DBL_MIN_OPEN | DBL_MAX_OPEN, "greater than 0 and less than 1"),
@@ -235,6 +237,21 @@ static bool guc_ok(const char *s)
 	return !start;
 }
 
+/* libpq must read it the way it is meant; the message never quotes it. */
+static int connstr_check(const struct config_key *k, const char *connstr, char *err,
+			 size_t errlen)
+{
+	char why[384];
+	int r;
+
+	if (!connstr[0])
+		return 0;
+	r = fc_connstr_check(connstr, why, sizeof(why));
+	if (r < 0)
+		snprintf(err, errlen, "[%s] %s: %s", k->section, k->name, why);
+	return r < 0 ? -EINVAL : 0;
+}
+
 int config_key_check(const struct config_key *k, const struct config *c, char *err, size_t errlen)
 {
 	const char *field = (const char *)c + k->off;
@@ -242,6 +259,8 @@ int config_key_check(const struct config_key *k, const struct config *c, char *e
 	bool ok = true;
 
 	switch (k->kind) {
+	case CK_CONNSTR:
+		return connstr_check(k, field, err, errlen);
 	case CK_SIZE:
 	case CK_DUR: {
 		uint64_t v = *(const uint64_t *)field;

@@ -21,6 +21,7 @@ enum config_kind {
 	CK_PATH,    /* CK_STR that must not be empty */
 	CK_CGNAME,  /* relative cgroup path, may be empty (the root itself) */
 	CK_GUC,     /* Postgres setting name: goes into SQL, so strictly checked */
+	CK_CONNSTR, /* libpq connection string: checked by libpq, never shown */
 	CK_LISTEN,  /* host:port into server.listen_host / listen_port */
 	CK_LEVEL,
 	CK_FORMAT,

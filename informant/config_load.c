@@ -14,7 +14,10 @@
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
+
+#include "httputil.h"
 
 /* Longest accepted line: a full-length connstr plus its key and comment. */
 #define CONFIG_LINE_MAX 4096
@@ -93,21 +96,54 @@ static void check_section_header(struct load_ctx *ctx, const char *line)
 	}
 }
 
+/* One line, as fgets() would give it, but a NUL byte is an error of its
+ * own (fgets would hide the rest of the line and call it too long). */
 static char *read_line(char *buf, int size, void *stream)
 {
 	struct load_ctx *ctx = stream;
-	size_t len;
+	int ch = EOF, n = 0;
+	bool nul = false;
 
-	if (ctx->failed || !fgets(buf, size, ctx->file))
+	if (ctx->failed)
 		return NULL;
+	while (n < size - 1 && (ch = getc(ctx->file)) != EOF) {
+		nul = nul || ch == '\0';
+		buf[n++] = (char)ch;
+		if (ch == '\n')
+			break;
+	}
+	if (n == 0)
+		return NULL;
+	buf[n] = '\0';
 	ctx->lineno++;
-	len = strlen(buf);
-	if (len > 0 && buf[len - 1] != '\n' && !feof(ctx->file)) {
-		fail(ctx, "line too long — at most %d bytes per line", size - 2);
+	if (nul) {
+		fail(ctx, "a NUL byte in the line — the file must be text (was it saved as "
+		     "UTF-16, or is it not a config file?)");
 		return NULL;
+	}
+	if (ch != '\n' && n == size - 1) {
+		ch = getc(ctx->file);
+		if (ch != EOF) {
+			fail(ctx, "line too long — at most %d bytes per line", size - 2);
+			return NULL;
+		}
 	}
 	check_section_header(ctx, buf);
 	return ctx->failed ? NULL : buf;
+}
+
+/* The daemon refuses to start without its token: so does the loader (and
+ * so --check-config, and a reload that would lose the token). */
+static bool token_file_ok(struct load_ctx *ctx)
+{
+	char token[HTTP_TOKEN_MAX], why[CONFIG_STR_MAX + 128];
+	int r = http_token_load(ctx->cfg->server.auth_token_file, token, sizeof(token), why,
+				sizeof(why));
+
+	explicit_bzero(token, sizeof(token));
+	if (r < 0)
+		fail(ctx, "[server] auth_token_file: %s", why);
+	return r == 0;
 }
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -135,6 +171,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
 			fail(ctx, "[%s] %s: %s", section, name, msg);
 		return 0;
 	}
+	if (k->off == offsetof(struct config, server.auth_token_file) &&
+	    ctx->cfg->server.auth_token_file[0] && !token_file_ok(ctx))
+		return 0;
 	if (strcmp(section, "filecache") == 0 && strcmp(name, "enabled") == 0)
 		ctx->filecache_enabled_set = true;
 	return 1;

@@ -67,6 +67,34 @@ static void format_string(const char *s, char *out, size_t outlen)
 	snprintf(out, outlen, quote ? "\"%s\"" : "%s", s);
 }
 
+/* The file cache library shows a connection string as libpq reads it,
+ * secrets masked; a cut-off copy shows only the marker. */
+int config_connstr_redact(const char *connstr, char *out, size_t outlen)
+{
+	if (outlen == 0)
+		return -ENOSPC;
+	if (fc_connstr_redact(connstr, out, outlen) < 0) {
+		snprintf(out, outlen, "%s", outlen > strlen(REDACTED) ? REDACTED : "");
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/* Sized like the field.  What cannot be shown so that it loads again — it
+ * grew past the field, the INI dialect cannot hold it, or masking a
+ * password that recurs in another value made that value invalid (a
+ * password equal to the port) — prints as a connection string holding
+ * only a masked password: it still loads, and says what was hidden. */
+static void format_connstr(const char *connstr, char *out, size_t outlen)
+{
+	char redacted[CONFIG_STR_MAX], why[256];
+
+	if (config_connstr_redact(connstr, redacted, sizeof(redacted)) < 0 ||
+	    has_comment_mark(redacted) || fc_connstr_check(redacted, why, sizeof(why)) < 0)
+		snprintf(redacted, sizeof(redacted), "password=%s", REDACTED);
+	format_string(redacted, out, outlen);
+}
+
 void config_key_format(const struct config_key *k, const struct config *c, char *out,
 		       size_t outlen)
 {
@@ -102,21 +130,11 @@ void config_key_format(const struct config_key *k, const struct config *c, char 
 	case CK_GUC:
 		format_string(field, out, outlen);
 		return;
+	case CK_CONNSTR:
+		format_connstr(field, out, outlen);
+		return;
 	}
 	snprintf(out, outlen, "?");
-}
-
-/* The file cache library owns the one redaction that follows libpq's own
- * parsing (quotes, escapes, URLs); a cut-off copy shows only the marker. */
-int config_connstr_redact(const char *connstr, char *out, size_t outlen)
-{
-	if (outlen == 0)
-		return -ENOSPC;
-	if (fc_connstr_redact(connstr, out, outlen) < 0) {
-		snprintf(out, outlen, "%s", outlen > strlen(REDACTED) ? REDACTED : "");
-		return -ENOSPC;
-	}
-	return 0;
 }
 
 void config_print(const struct config *c, FILE *out)
@@ -132,18 +150,7 @@ void config_print(const struct config *c, FILE *out)
 			section = k->section;
 			fprintf(out, "%s[%s]\n", i ? "\n" : "", section);
 		}
-		if (k->off == offsetof(struct config, filecache.connstr)) {
-			/* Sized like the field: a redacted string that grew past
-			 * it prints as the bare mask, so the output still loads. */
-			char redacted[CONFIG_STR_MAX];
-
-			config_connstr_redact(c->filecache.connstr, redacted, sizeof(redacted));
-			if (has_comment_mark(redacted))
-				snprintf(redacted, sizeof(redacted), "%s", REDACTED);
-			format_string(redacted, value, sizeof(value));
-		} else {
-			config_key_format(k, c, value, sizeof(value));
-		}
+		config_key_format(k, c, value, sizeof(value));
 		fprintf(out, "%s = %s\n", k->name, value);
 	}
 }

@@ -277,6 +277,7 @@ int config_key_parse(const struct config_key *k, struct config *c, const char *v
 	case CK_PATH:
 	case CK_CGNAME:
 	case CK_GUC:
+	case CK_CONNSTR:
 		return parse_string(k, field, value, err, errlen);
 	}
 	snprintf(err, errlen, "internal error: unknown key kind");

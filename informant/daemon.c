@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -34,9 +35,15 @@
 #define SHUTDOWN_GRACE_MS 500
 #define SHUTDOWN_POLL_MS 10
 #define FLUSH_MS 100
-#define CONNECTION_LIMIT 64
-#define IDLE_TIMEOUT_S 30
-#define CONNECTION_MEMORY_LIMIT (32 * 1024)
+/* The HTTP server's limits (README, "Security").  The total number of
+ * connections follows the fd budget (server_max_connections). */
+#define CONNECTIONS_PER_ADDRESS 64
+#define HEAD_TIMEOUT_MS 5000  /* a request head; agents send theirs in one packet */
+#define BODY_TIMEOUT_MS 10000 /* a request body, from the end of its head */
+#define IDLE_TIMEOUT_S 30     /* keep-alive; agents send a health check every 5 s */
+/* Per connection; request heads and answers are small (a bearer token of
+ * 4 KiB fits).  Worst case: CONNS_MAX connections x 16 KiB = 64 MiB. */
+#define CONNECTION_MEMORY_LIMIT (16 * 1024)
 
 struct daemon {
 	struct config cfg; /* memory keeps a pointer to it: updated in place */
@@ -54,6 +61,8 @@ struct daemon {
 	struct server_upgrade upgrade;
 	struct loop_timer *grace;
 	uint64_t grace_deadline_ms;
+	bool stopping;      /* shutdown began: signals change nothing any more */
+	uint64_t nofile;    /* RLIMIT_NOFILE after raising it */
 };
 
 static void timeouts_from(const struct config *c, struct agents_timeouts *t)
@@ -106,8 +115,9 @@ static void begin_shutdown(struct daemon *d, const char *signame)
 {
 	int r;
 
-	if (d->grace)
+	if (d->stopping)
 		return; /* a second signal while stopping */
+	d->stopping = true;
 	log_event(LOG_INFO, "shutting down", LF_STR("signal", signame),
 		  LF_U64("requests_in_flight", server_requests_in_flight(d->server)), LF_END);
 	server_quiesce(d->server);
@@ -218,10 +228,12 @@ static void on_signal(void *arg, uint32_t events)
 
 	(void)events;
 	while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo == SIGHUP)
-			reload(d);
-		else
+		if (si.ssi_signo != SIGHUP)
 			begin_shutdown(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		else if (d->stopping)
+			log_event(LOG_INFO, "SIGHUP ignored: shutting down", LF_END);
+		else
+			reload(d);
 	}
 }
 
@@ -270,6 +282,29 @@ static int setup_signals(struct daemon *d)
 	return loop_add_fd(d->loop, d->sigfd, EPOLLIN, on_signal, d);
 }
 
+/* Every connection is a file descriptor: take all the process may have
+ * (the soft limit up to the hard one; systemd's default soft limit is
+ * 1024, its hard one 524288) and size the connection limit from that. */
+static uint64_t raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			log_event(LOG_WARN, "cannot raise the open file limit",
+				  LF_U64("soft", old), LF_U64("hard", rl.rlim_max),
+				  LF_ERR(-errno), LF_END);
+			rl.rlim_cur = old;
+		}
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+}
+
 static int start_server(struct daemon *d)
 {
 	const struct server_route *routes;
@@ -280,7 +315,10 @@ static int start_server(struct daemon *d)
 		.port = d->cfg.server.listen_port,
 		.max_body_bytes = d->cfg.server.max_body_bytes,
 		.token = token,
-		.connection_limit = CONNECTION_LIMIT,
+		.max_connections = server_max_connections(d->nofile),
+		.max_connections_per_address = CONNECTIONS_PER_ADDRESS,
+		.head_timeout_ms = HEAD_TIMEOUT_MS,
+		.body_timeout_ms = BODY_TIMEOUT_MS,
 		.idle_timeout_s = IDLE_TIMEOUT_S,
 		.connection_memory_limit = CONNECTION_MEMORY_LIMIT,
 	};
@@ -301,7 +339,10 @@ static int start_server(struct daemon *d)
 		  LF_U64("port", server_port(d->server)),
 		  LF_BOOL("auth", d->cfg.server.auth_token_file[0] != '\0'),
 		  LF_BOOL("metrics", d->cfg.server.metrics),
-		  LF_BOOL("memory_managed", memory_managed(d->memory)), LF_END);
+		  LF_BOOL("memory_managed", memory_managed(d->memory)),
+		  LF_U64("open_file_limit", d->nofile),
+		  LF_U64("max_connections", o.max_connections),
+		  LF_U64("max_connections_per_address", o.max_connections_per_address), LF_END);
 	return 0;
 }
 
@@ -354,6 +395,14 @@ static void flush_answers(struct daemon *d)
 
 static void stop(struct daemon *d)
 {
+	/* From here on the loop runs only to flush answers: signals stay
+	 * blocked and pending (a SIGHUP must not reload into freed objects). */
+	d->stopping = true;
+	if (d->sigfd >= 0) {
+		(void)loop_del_fd(d->loop, d->sigfd);
+		close(d->sigfd);
+		d->sigfd = -1;
+	}
 	d->hctx.memory = NULL;
 	d->mwire.memory = NULL;
 	if (d->memory)
@@ -372,10 +421,6 @@ static void stop(struct daemon *d)
 		server_free(d->server);
 	}
 	loop_timer_free(d->grace);
-	if (d->sigfd >= 0) {
-		(void)loop_del_fd(d->loop, d->sigfd);
-		close(d->sigfd);
-	}
 	loop_free(d->loop);
 }
 
@@ -390,6 +435,7 @@ int daemon_run(const struct config *cfg, daemon_reload_fn reload_fn, void *reloa
 	d.reload_arg = reload_arg;
 	d.sigfd = -1;
 	log_setup(cfg->log.level, cfg->log.format);
+	d.nofile = raise_nofile();
 	r = loop_new(&d.loop);
 	if (r < 0) {
 		log_event(LOG_ERROR, "cannot create the event loop", LF_ERR(r), LF_END);

@@ -11,12 +11,22 @@
 #include <string.h>
 
 #include "log.h"
+#include "loop.h"
 #include "status.h"
 
-static void bad_json(struct server_req *r, const char *endpoint, const char *detail)
+/* Anyone can send bad requests, as fast as they like: one log line a
+ * second at most, with the count of those left out. */
+#define BAD_REQUEST_LOG_MS 1000
+
+static void bad_json(struct handlers_ctx *ctx, struct server_req *r, const char *endpoint,
+		     const char *detail)
 {
-	log_event(LOG_INFO, "bad request body", LF_STR("endpoint", endpoint),
-		  LF_STR("detail", detail), LF_END);
+	uint64_t suppressed;
+
+	if (log_limit_allow(&ctx->bad_request_log, loop_now_ms(), BAD_REQUEST_LOG_MS,
+			    &suppressed))
+		log_event(LOG_INFO, "bad request body", LF_STR("endpoint", endpoint),
+			  LF_STR("detail", detail), LF_U64("suppressed", suppressed), LF_END);
 	server_req_header(r, "X-Error-Detail", detail);
 	server_respond_text(r, 400, "bad JSON");
 }
@@ -63,7 +73,7 @@ static void on_register(void *vctx, struct server_req *r, const char *body, size
 
 	_Static_assert(sizeof(struct ap_uuid) <= SERVER_USER_BYTES, "user area too small");
 	if (ap_decode_agent_desc(body, len, &d, err, sizeof(err)) < 0) {
-		bad_json(r, "/register", err);
+		bad_json(ctx, r, "/register", err);
 		return;
 	}
 	if (shutting_down(r, ctx->agents))
@@ -82,7 +92,7 @@ static void on_health_check(void *vctx, struct server_req *r, const char *body, 
 	char err[256];
 
 	if (ap_decode_agent_ident(body, len, &id, err, sizeof(err)) < 0) {
-		bad_json(r, "/health-check", err);
+		bad_json(ctx, r, "/health-check", err);
 		return;
 	}
 	if (shutting_down(r, ctx->agents))
@@ -99,7 +109,7 @@ static void on_unregister(void *vctx, struct server_req *r, const char *body, si
 	char err[256];
 
 	if (ap_decode_agent_desc(body, len, &d, err, sizeof(err)) < 0) {
-		bad_json(r, "/unregister", err);
+		bad_json(ctx, r, "/unregister", err);
 		return;
 	}
 	if (shutting_down(r, ctx->agents))
@@ -151,7 +161,7 @@ static void on_scale(struct handlers_ctx *ctx, struct server_req *r, const char 
 	int ret;
 
 	if (ap_decode_resource_msg(body, len, &msg, err, sizeof(err)) < 0) {
-		bad_json(r, endpoint, err);
+		bad_json(ctx, r, endpoint, err);
 		return;
 	}
 	if (shutting_down(r, ctx->agents) || shutting_down(r, ctx->memory))

@@ -12,6 +12,7 @@
 
 #include "agents.h"
 #include "config.h"
+#include "log.h"
 #include "memory.h"
 #include "metrics.h"
 #include "server.h"
@@ -27,6 +28,7 @@ struct handlers_ctx {
 	struct metrics *metrics;
 	const struct config *cfg;
 	uint64_t started_ms;
+	struct log_limit bad_request_log; /* "bad request body" lines */
 };
 
 /* The routes; /metrics and /status only when with_metrics. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The lexical algorithm of Go's path.Clean, element by element. */
@@ -80,6 +81,31 @@ int http_mux_clean(const char *in, char *out, size_t outlen)
 	return 0;
 }
 
+/* RFC 9110 §5.6.2: the characters of a token (a method). */
+static bool is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+int http_request_start(const char *p, size_t n)
+{
+	size_t i = 0, method;
+
+	while (i < n && i < HTTP_START_MAX_BLANK && (p[i] == '\r' || p[i] == '\n'))
+		i++;
+	if (i == n)
+		return 0;
+	if (p[i] == '\r' || p[i] == '\n')
+		return -1; /* more blank lines than anyone sends */
+	for (method = 0; i < n && is_tchar((unsigned char)p[i]); i++)
+		if (++method > HTTP_METHOD_MAX)
+			return -1;
+	if (i == n)
+		return 0;
+	return method > 0 && p[i] == ' ' ? 1 : -1;
+}
+
 bool http_auth_ok(const char *header, const char *token)
 {
 	static const char scheme[] = "Bearer ";
@@ -100,15 +126,24 @@ bool http_auth_ok(const char *header, const char *token)
 
 int http_token_load(const char *path, char *out, size_t outlen, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO or device given by mistake must not hang us. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
 	ssize_t n;
 	size_t len;
 
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		int r = -errno;
 
 		snprintf(err, errlen, "cannot read auth_token_file %s: %s", path, strerror(-r));
+		if (fd >= 0)
+			close(fd);
 		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "auth_token_file %s: not a regular file", path);
+		close(fd);
+		return -EINVAL;
 	}
 	n = read(fd, out, outlen);
 	close(fd);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * httputil.h — pure helpers of the HTTP server: Go-compatible path
- * cleaning (for the 301 of unclean paths, spec §5.0) and the bearer-token
- * check (D19).  No I/O except http_token_load().
+ * cleaning (for the 301 of unclean paths, spec §5.0), the bearer-token
+ * check (D19) and the check of a connection's first bytes.  No I/O except
+ * http_token_load().
  */
 #ifndef VMI_HTTPUTIL_H
 #define VMI_HTTPUTIL_H
@@ -25,6 +26,17 @@ int http_mux_clean(const char *in, char *out, size_t outlen);
  * is case-insensitive; the token is compared in constant time for a
  * given token length.  A NULL header never matches. */
 bool http_auth_ok(const char *header, const char *token);
+
+/* How the first bytes of a connection begin (RFC 9112 §2.2, §3): at most
+ * HTTP_START_MAX_BLANK CR/LF bytes, then a method token of at most
+ * HTTP_METHOD_MAX characters, then a blank.  Returns 1 for a request line,
+ * 0 when the n bytes are a valid but too short beginning (read more), -1
+ * for anything else (garbage: answer 400).  HTTP_START_BYTES bytes always
+ * decide. */
+#define HTTP_START_MAX_BLANK 8
+#define HTTP_METHOD_MAX 32
+#define HTTP_START_BYTES (HTTP_START_MAX_BLANK + HTTP_METHOD_MAX + 1)
+int http_request_start(const char *p, size_t n);
 
 /* Read a token file: the contents without trailing whitespace; empty or
  * unreadable is an error with a message naming the file. */

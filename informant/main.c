@@ -70,6 +70,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vm-informant: %s\n", err);
 		return EXIT_USAGE;
 	}
+	cli_pin_config_path(&cli);
 	if (cli.check_config) {
 		config_print(&cfg, stdout);
 		return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

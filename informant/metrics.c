@@ -148,8 +148,24 @@ static void render_histogram(struct buf *b, const struct metrics *m, unsigned e,
 	    (unsigned long long)m->latency_count[e][k]);
 }
 
+static void render_connections(struct buf *b, const struct metrics *m)
+{
+	static const char *const reasons[METRICS_DROP__COUNT] = {
+		[METRICS_DROP_DEADLINE] = "deadline", [METRICS_DROP_EVICTED] = "evicted",
+		[METRICS_DROP_REFUSED] = "refused",   [METRICS_DROP_GARBAGE] = "garbage",
+	};
+
+	scalar_u(b, "http_connections", "gauge", "HTTP connections open.", m->http_connections);
+	header(b, "http_connections_dropped_total", "counter",
+	       "HTTP connections closed without a complete request, by reason.");
+	for (unsigned i = 0; i < METRICS_DROP__COUNT; i++)
+		put(b, "vm_informant_http_connections_dropped_total{reason=\"%s\"} %llu\n",
+		    reasons[i], (unsigned long long)m->http_connections_dropped_total[i]);
+}
+
 static void render_requests(struct buf *b, const struct metrics *m)
 {
+	render_connections(b, m);
 	header(b, "http_requests_total", "counter", "HTTP requests by endpoint and status.");
 	for (unsigned e = 0; e < EP__COUNT; e++)
 		for (unsigned k = 0; k < METRICS_STATUS_SLOTS; k++) {

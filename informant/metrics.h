@@ -18,6 +18,15 @@ enum metrics_endpoint {
 	EP_METRICS, EP_STATUS, EP_MONITOR, EP_OTHER, EP__COUNT
 };
 
+/* Why the server closed a connection without a complete request. */
+enum metrics_conn_drop {
+	METRICS_DROP_DEADLINE, /* head, body or keep-alive deadline passed */
+	METRICS_DROP_EVICTED,  /* made room for a newer connection */
+	METRICS_DROP_REFUSED,  /* no room: every connection busy (or no memory) */
+	METRICS_DROP_GARBAGE,  /* not an HTTP request line: answered 400 */
+	METRICS_DROP__COUNT
+};
+
 #define METRICS_LATENCY_BUCKETS 12 /* upper bounds in metrics.c */
 #define METRICS_STATUS_SLOTS 13 /* 101 200 301 400 401 404 405 409 413 426 500 503 other */
 
@@ -66,6 +75,8 @@ struct metrics {
 	uint64_t file_cache_bytes;
 	uint64_t filecache_errors_total;
 	/* HTTP server */
+	uint64_t http_connections; /* gauge */
+	uint64_t http_connections_dropped_total[METRICS_DROP__COUNT];
 	uint64_t requests_total[EP__COUNT][METRICS_STATUS_SLOTS];
 	/* by endpoint and status slot; buckets: last = +Inf */
 	uint64_t latency_bucket[EP__COUNT][METRICS_STATUS_SLOTS][METRICS_LATENCY_BUCKETS + 1];

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * server.c — libmicrohttpd driven by the informant's loop.
+ * server.c — libmicrohttpd driven by the informant's loop: requests,
+ * answers and the common checks.  Which connections get in and how long
+ * they may take is server_conns.c's business.
  *
  * MHD runs in external epoll mode: its epoll fd sits in the loop, a loop
  * timer follows MHD_get_timeout(), and MHD_run() runs after either fires.
@@ -11,22 +13,18 @@
 #include "server.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "httputil.h"
 #include "log.h"
+#include "server_conns.h"
 #include "ws_handshake.h"
 
-/* Body bytes read and thrown away past max_body_bytes before the
- * connection is closed instead of answered 413. */
-#define DISCARD_MAX (1u << 20)
 #define MAX_EXTRA_HEADERS 4
 #define PATH_MAX_LEN 1024
 
@@ -36,7 +34,7 @@ struct server {
 	struct loop_timer *timer;
 	bool rerun;              /* MHD must run again at once (see kick) */
 	int epfd;
-	int listen_fd;
+	struct conns *conns;
 	uint16_t port;
 	const struct server_route *routes;
 	size_t nroutes;
@@ -46,20 +44,21 @@ struct server {
 	char token[HTTP_TOKEN_MAX];
 	bool closing;
 	unsigned in_flight; /* requests started and not yet completed */
+	struct log_limit mhd_log_limit, ended_log; /* clients decide how often */
 	const struct server_upgrade *upgrade; /* websocket path, or NULL */
 };
 
 struct server_req {
 	struct server *srv;
 	struct MHD_Connection *conn;
+	struct conn *crec;         /* its connection's record (server_conns.c) */
 	const struct server_route *route;
 	enum metrics_endpoint ep;
 	uint64_t start_ns;
 	char *body;
 	size_t len;
-	bool dispatched, suspended, too_large;
+	bool dispatched, suspended;
 	bool upgraded;             /* handed over as a websocket (see below) */
-	uint64_t discarded;        /* body bytes read past max_body */
 	struct MHD_Response *resp; /* answer waiting to be queued */
 	unsigned status;           /* 0 until answered */
 	char hdr_name[MAX_EXTRA_HEADERS][32];
@@ -154,6 +153,12 @@ static enum MHD_Result queue(struct server_req *r)
 	r->resp = NULL;
 	ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
+	/* From here on the connection owes us nothing: no deadline of ours
+	 * (a 101 leaves HTTP for good: a websocket is never timed here). */
+	if (r->status == MHD_HTTP_SWITCHING_PROTOCOLS)
+		conns_upgraded(r->crec);
+	else
+		conns_busy(r->crec);
 	if (ret != MHD_YES)
 		log_event(LOG_DEBUG, "MHD refused the answer", LF_U64("status", r->status),
 			  LF_BOOL("dispatched", r->dispatched), LF_U64("body_so_far", r->len),
@@ -183,6 +188,31 @@ static bool content_length_too_big(struct server *s, struct MHD_Connection *c)
 	errno = 0;
 	n = strtoull(cl, &end, 10);
 	return errno == ERANGE || (end != cl && n > s->max_body);
+}
+
+/* Does a body follow the head?  (MHD has checked the syntax.) */
+static bool body_announced(struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return (cl && strspn(cl, "0") != strlen(cl)) ||
+	       MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+					   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+static void too_large_text(const struct server *s, char *text, size_t len)
+{
+	snprintf(text, len, "request body larger than %llu bytes",
+		 (unsigned long long)s->max_body);
+}
+
+static void respond_too_large(struct server_req *r)
+{
+	char text[64];
+
+	too_large_text(r->srv, text, sizeof(text));
+	server_respond_text(r, 413, text);
 }
 
 static bool upgrade_request(struct server *s, struct server_req *r, const char *method,
@@ -232,45 +262,71 @@ static bool precheck(struct server *s, struct server_req *r, const char *url, co
 		return true;
 	}
 	if (content_length_too_big(s, r->conn)) {
-		snprintf(text, sizeof(text), "request body larger than %llu bytes",
-			 (unsigned long long)s->max_body);
-		server_respond_text(r, 413, text);
+		respond_too_large(r);
 		return true;
 	}
 	return false;
 }
 
-static bool append_body(struct server_req *r, const char *data, size_t n)
+/* 0, -E2BIG past max_body_bytes (a chunked body: a Content-Length that
+ * large was refused with the head), -ENOMEM. */
+static int append_body(struct server_req *r, const char *data, size_t n)
 {
 	char *p;
 
-	if (r->too_large || r->len + n > r->srv->max_body) {
-		/* Keep reading to the end (MHD cannot answer earlier) but store
-		 * nothing more; past DISCARD_MAX the client only wastes our time,
-		 * so the connection is closed without an answer. */
-		r->too_large = true;
-		r->discarded += n;
-		free(r->body);
-		r->body = NULL;
-		r->len = 0;
-		return r->discarded <= DISCARD_MAX;
-	}
+	if (n > r->srv->max_body - r->len)
+		return -E2BIG;
 	p = realloc(r->body, r->len + n + 1);
 	if (!p)
-		return false;
+		return -ENOMEM;
 	memcpy(p + r->len, data, n);
 	r->len += n;
 	p[r->len] = '\0';
 	r->body = p;
-	return true;
+	return 0;
 }
 
 /*
- * MHD calls this once when the headers are in, once per piece of body, and
- * once more when the body is complete.  MHD 0.9.75 refuses an answer while
- * a body is still arriving, so even answers decided from the headers alone
- * (401, 404, 405, 413 by Content-Length) are queued only at that last call;
- * the body is discarded meanwhile, never stored beyond max_body_bytes.
+ * A chunked body grew past max_body_bytes.  MHD 0.9.75 queues answers only
+ * before the body (at the head) or after it, never in the middle; reading
+ * the rest only to refuse it would let a client make us read without end.
+ * So the 413 goes straight to the socket and the connection is closed
+ * (MHD_NO).  That is safe: MHD has written nothing since the request
+ * began except, fully, a "100 Continue".
+ */
+static enum MHD_Result refuse_mid_body(struct server_req *r)
+{
+	char text[64];
+
+	too_large_text(r->srv, text, sizeof(text));
+	conns_answer_raw(r->crec, 413, text);
+	r->status = 413; /* counted in the metrics when MHD ends the request */
+	return MHD_NO;
+}
+
+static struct server_req *req_new(struct server *s, struct MHD_Connection *c)
+{
+	struct server_req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->srv = s;
+	r->conn = c;
+	r->crec = conns_of(c);
+	r->ep = EP_OTHER;
+	r->start_ns = loop_now_ns();
+	s->in_flight++;
+	return r;
+}
+
+/*
+ * MHD calls this once when the head is in, once per piece of body, and
+ * once more when the body is complete.  An answer decided from the head
+ * alone (401, 404, 405, 413 by Content-Length, 503) goes out at once when
+ * a body is announced — before any of it is read, also instead of a
+ * "100 Continue"; MHD then closes the connection rather than read a body
+ * nobody wants.  Without a body it waits for the last call, which follows
+ * at once, so that the connection stays open for the next request.
  */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
@@ -278,30 +334,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct server *s = cls;
 	struct server_req *r = *con_cls;
-	char text[64];
+	int ret;
 
 	if (!r) {
-		r = calloc(1, sizeof(*r));
+		r = req_new(s, c);
 		if (!r)
 			return MHD_NO;
-		r->srv = s;
-		r->conn = c;
-		r->ep = EP_OTHER;
-		r->start_ns = loop_now_ns();
 		*con_cls = r;
-		s->in_flight++;
-		(void)precheck(s, r, url, method, version);
+		conns_head_done(r->crec);
+		if (precheck(s, r, url, method, version) && body_announced(c))
+			return queue(r);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (r->status) {
-			/* Answer decided from the headers: throw the body away,
-			 * within bounds. */
-			r->discarded += *upload_data_size;
-			if (r->discarded > DISCARD_MAX)
+		if (!r->status) {
+			ret = append_body(r, upload_data, *upload_data_size);
+			if (ret == -E2BIG)
+				return refuse_mid_body(r);
+			if (ret < 0)
 				return MHD_NO;
-		} else if (!append_body(r, upload_data, *upload_data_size)) {
-			return MHD_NO;
 		}
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -309,16 +360,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (r->status && !r->resp)
 		return MHD_NO; /* answered, but no memory for the response: close */
 	if (r->resp)
-		return queue(r); /* decided early, or answered while suspended */
-	if (r->too_large) {
-		snprintf(text, sizeof(text), "request body larger than %llu bytes",
-			 (unsigned long long)s->max_body);
-		server_respond_text(r, 413, text);
-		return queue(r);
-	}
+		return queue(r); /* decided from the head, or answered while suspended */
 	if (r->dispatched)
 		return MHD_YES; /* spurious call while waiting */
 	r->dispatched = true;
+	conns_busy(r->crec);
 	r->route->fn(s->ctx, r, r->body ? r->body : "", r->len);
 	if (r->resp)
 		return queue(r);
@@ -327,16 +373,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return MHD_YES;
 }
 
-/* At the connection limit MHD takes the listening socket out of its epoll
- * set and puts it back only in a later MHD_run(): when a connection
- * closes, make sure there is one, or the daemon stops accepting for good. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
+	struct server *s = cls;
+
 	(void)c;
-	(void)socket_context;
-	if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
-		kick(cls);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		conns_mhd_started(s->conns, socket_context);
+	else
+		conns_mhd_closed(s->conns, *socket_context);
+}
+
+/* MHD decodes %XX in the path before handing it over as a C string: a %00
+ * would end it early and "/health-check%00abc" would reach /health-check.
+ * A path holding %00 is left undecoded, so it matches no route (404, as
+ * Go's mux answers for a NUL in the path). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	if (strstr(s, "%00"))
+		return strlen(s);
+	return MHD_http_unescape(s);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -344,20 +403,25 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct server *s = cls;
 	struct server_req *r = *con_cls;
+	uint64_t suppressed;
 
 	(void)c;
 	if (!r)
 		return;
 	*con_cls = NULL;
-	/* An upgraded request was accounted for when it was handed over. */
-	if (!r->upgraded)
+	/* An upgraded request was accounted for when it was handed over, and
+	 * its connection is no HTTP connection any more. */
+	if (!r->upgraded) {
 		s->in_flight--;
+		conns_idle(r->crec); /* keep-alive: the next head is due (if it stays open) */
+	}
 	if (r->status && !r->upgraded)
 		metrics_observe_request(s->metrics, r->ep, r->status,
 					(double)(loop_now_ns() - r->start_ns) / 1e9);
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && log_enabled(LOG_DEBUG) &&
+	    log_limit_allow(&s->ended_log, loop_now_ms(), 1000, &suppressed))
 		log_event(LOG_DEBUG, "request ended early", LF_U64("code", toe),
-			  LF_U64("status", r->status), LF_END);
+			  LF_U64("status", r->status), LF_U64("suppressed", suppressed), LF_END);
 	if (r->done)
 		r->done(s->ctx, r);
 	if (r->resp)
@@ -483,78 +547,40 @@ static void on_timer(void *arg)
 	run_mhd(arg);
 }
 
+/* MHD reports every malformed request and dropped connection: a client
+ * decides how many, so at most one line a second. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct server *s = cls;
+	uint64_t suppressed;
 	char line[512];
 	size_t n;
 
-	(void)cls;
+	if (!log_enabled(LOG_DEBUG) ||
+	    !log_limit_allow(&s->mhd_log_limit, loop_now_ms(), 1000, &suppressed))
+		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);
 	while (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
-	log_event(LOG_DEBUG, "http server", LF_STR("detail", line), LF_END);
+	log_event(LOG_DEBUG, "http server", LF_STR("detail", line), LF_U64("suppressed", suppressed),
+		  LF_END);
 }
 
-static int open_listener(const struct server_options *o, int *fd_out, int *family,
-			 char *err, size_t errlen)
+static int start_mhd(struct server *s, const struct server_options *o)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	char port[8];
-	int r, fd = -1, one = 1;
-
-	snprintf(port, sizeof(port), "%u", o->port);
-	r = getaddrinfo(o->host && o->host[0] ? o->host : NULL, port, &hints, &res);
-	if (r != 0) {
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", o->host, o->port,
-			 gai_strerror(r));
-		return -EADDRNOTAVAIL;
-	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 64) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot listen on %s:%u: %s (is another informant running?)",
-			 o->host, o->port, strerror(-r));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return r;
-	}
-	*family = res->ai_family;
-	freeaddrinfo(res);
-	*fd_out = fd;
-	return 0;
-}
-
-static uint16_t bound_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return 0;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
-static int start_mhd(struct server *s, const struct server_options *o, int family)
-{
+	/* Connections come from server_conns.c (MHD_add_connection); MHD's
+	 * own limit is only a backstop above ours. */
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
-			 MHD_USE_ERROR_LOG;
+			 MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
 	const union MHD_DaemonInfo *info;
 
-	if (family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-				  MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-				  MHD_OPTION_CONNECTION_LIMIT, o->connection_limit,
+				  MHD_OPTION_CONNECTION_LIMIT, 2 * o->max_connections + 64,
 				  MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->connection_memory_limit,
+				  MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				  MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 				  MHD_OPTION_END);
@@ -572,7 +598,14 @@ int server_new(struct loop *loop, const struct server_options *o,
 	       struct server **out, char *err, size_t errlen)
 {
 	struct server *s = calloc(1, sizeof(*s));
-	int family = AF_INET, r;
+	struct conns_limits lim = {
+		.max_conns = o->max_connections,
+		.max_per_addr = o->max_connections_per_address,
+		.head_ms = o->head_timeout_ms,
+		.body_ms = o->body_timeout_ms,
+		.idle_ms = (uint64_t)o->idle_timeout_s * 1000,
+	};
+	int listen_fd = -1, r;
 
 	if (!s)
 		return -ENOMEM;
@@ -582,7 +615,6 @@ int server_new(struct loop *loop, const struct server_options *o,
 	s->ctx = ctx;
 	s->metrics = m;
 	s->max_body = o->max_body_bytes;
-	s->listen_fd = -1;
 	s->epfd = -1;
 	r = server_set_token(s, o->token);
 	if (r < 0) {
@@ -590,15 +622,18 @@ int server_new(struct loop *loop, const struct server_options *o,
 		free(s);
 		return r;
 	}
-	r = open_listener(o, &s->listen_fd, &family, err, errlen);
+	r = conns_listen(o->host, o->port, &listen_fd, &s->port, err, errlen);
 	if (r < 0) {
 		free(s);
 		return r;
 	}
-	s->port = bound_port(s->listen_fd);
-	r = start_mhd(s, o, family);
+	r = start_mhd(s, o);
 	if (r < 0)
 		snprintf(err, errlen, "cannot start the HTTP server on %s:%u", o->host, o->port);
+	if (r == 0)
+		r = conns_new(loop, listen_fd, s->mhd, &lim, m, &s->conns);
+	if (r == 0)
+		listen_fd = -1; /* the connections' now */
 	if (r == 0)
 		r = loop_timer_new(loop, on_timer, s, &s->timer);
 	if (r == 0)
@@ -607,6 +642,8 @@ int server_new(struct loop *loop, const struct server_options *o,
 		if (!err[0])
 			snprintf(err, errlen, "cannot add the HTTP server to the loop: %s",
 				 strerror(-r));
+		if (listen_fd >= 0)
+			close(listen_fd);
 		s->epfd = -1;
 		server_free(s);
 		return r;
@@ -622,13 +659,13 @@ void server_free(struct server *s)
 		return;
 	if (s->epfd >= 0)
 		(void)loop_del_fd(s->loop, s->epfd);
-	/* MHD closes the listen socket it was given, unless it was quiesced
-	 * (then server_quiesce closed it).  Stopping it closes connections,
-	 * whose callbacks kick the timer: free the timer only afterwards. */
+	if (s->conns)
+		conns_stop(s->conns);
+	/* Stopping MHD closes its connections, whose callbacks release their
+	 * records and kick the timer: free those only afterwards. */
 	if (s->mhd)
 		MHD_stop_daemon(s->mhd);
-	else if (s->listen_fd >= 0)
-		close(s->listen_fd);
+	conns_free(s->conns);
 	loop_timer_free(s->timer);
 	explicit_bzero(s->token, sizeof(s->token));
 	free(s);
@@ -651,14 +688,8 @@ int server_set_token(struct server *s, const char *token)
 
 void server_quiesce(struct server *s)
 {
-	MHD_socket fd;
-
 	s->closing = true;
-	fd = MHD_quiesce_daemon(s->mhd);
-	if (fd != MHD_INVALID_SOCKET && fd == s->listen_fd) {
-		close(s->listen_fd);
-		s->listen_fd = -1;
-	}
+	conns_stop(s->conns);
 	kick(s);
 }
 
@@ -669,8 +700,10 @@ unsigned server_requests_in_flight(const struct server *s)
 
 unsigned server_connections(const struct server *s)
 {
-	const union MHD_DaemonInfo *info =
-		MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return conns_count(s->conns);
+}
 
-	return info ? info->num_connections : 0;
+unsigned server_max_connections(uint64_t nofile)
+{
+	return conns_limit_for_fds(nofile);
 }

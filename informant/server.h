@@ -3,8 +3,13 @@
  * server.h — the informant's HTTP server: libmicrohttpd in external epoll
  * mode on the informant's loop (no threads), with the common handling of
  * spec §5.0 (301 for unclean paths, 404, 405) and the hardening of D19
- * (optional bearer token, body limit → 413, connection limit, per-connection
- * memory limit, idle timeout).
+ * (optional bearer token, body limit → 413 before the body is read,
+ * connection limits that make room rather than refuse, a deadline for each
+ * request head and body and for idle keep-alive, garbage → 400;
+ * server_conns.h).
+ *
+ * A request answered 101 (a protocol upgrade, e.g. a websocket) leaves its
+ * connection exempt from those deadlines and from being dropped.
  *
  * A handler answers with server_respond*() either before it returns or
  * later (the connection is suspended meanwhile, e.g. while an agent's /id
@@ -43,10 +48,16 @@ struct server_options {
 	uint16_t port;             /* 0 = any free port (tests) */
 	uint64_t max_body_bytes;
 	const char *token;         /* NULL or "" = no authentication */
-	unsigned connection_limit;
-	unsigned idle_timeout_s;
+	unsigned max_connections;  /* all together (see server_max_connections) */
+	unsigned max_connections_per_address;
+	unsigned head_timeout_ms;  /* accept → complete request head */
+	unsigned body_timeout_ms;  /* complete head → complete body */
+	unsigned idle_timeout_s;   /* keep-alive: answer → next complete head */
 	size_t connection_memory_limit;
 };
+
+/* The connection limit an fd budget (RLIMIT_NOFILE) allows. */
+unsigned server_max_connections(uint64_t nofile);
 
 /* Bind, listen and add the server to the loop.  routes must outlive the
  * server.  -errno and a message such as "cannot listen on 0.0.0.0:10301:
@@ -60,8 +71,8 @@ void server_free(struct server *s);
 uint16_t server_port(const struct server *s);
 /* Replace the bearer token (SIGHUP); NULL or "" turns authentication off. */
 int server_set_token(struct server *s, const char *token);
-/* Shutdown: stop accepting connections; further requests on open
- * connections get 503. */
+/* Shutdown: stop accepting connections (and close those that have not
+ * sent a request yet); further requests on open connections get 503. */
 void server_quiesce(struct server *s);
 unsigned server_connections(const struct server *s);
 unsigned server_requests_in_flight(const struct server *s);

@@ -1,18 +1,79 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * status.c — the /status document, built with jansson.
+ * status.c — the /status document, built with jansson; every 64-bit
+ * number printed exactly.
  */
 #include "status.h"
 
+#include <inttypes.h>
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
 
 #include "loop.h"
+
+/*
+ * jansson's integers are int64, and a byte count read from a cgroup file
+ * can be larger.  Such a number goes in as a marker string
+ * "<tag><digits>" and the dump replaces the quoted marker with the bare
+ * digits.  The tag holds 64 random bits chosen once per process, so no
+ * string from outside (an agent's address is shown) can pass for one.
+ */
+#define TAG_LEN 26 /* "@vmi-u64-" + 16 hex digits + "-" */
+static char u64_tag[TAG_LEN + 1];
+
+static const char *tag(void)
+{
+	uint64_t r;
+
+	if (!u64_tag[0]) {
+		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+			r = loop_now_ns() * 0x9e3779b97f4a7c15u;
+		snprintf(u64_tag, sizeof(u64_tag), "@vmi-u64-%016" PRIx64 "-", r);
+	}
+	return u64_tag;
+}
+
+static json_t *u64_json(uint64_t v)
+{
+	char marker[TAG_LEN + 24];
+
+	if (v <= INT64_MAX)
+		return json_integer((json_int_t)v);
+	snprintf(marker, sizeof(marker), "%s%" PRIu64, tag(), v);
+	return json_string(marker);
+}
 
 /* jansson's set_new functions tolerate a NULL value (they fail), so one
  * check of the final dump catches every allocation failure. */
 static void set_u64(json_t *o, const char *key, uint64_t v)
 {
-	json_object_set_new(o, key, json_integer((json_int_t)v));
+	json_object_set_new(o, key, u64_json(v));
+}
+
+/* The dump with every quoted marker replaced by its digits (in place: the
+ * text only gets shorter). */
+static char *dump(json_t *o)
+{
+	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER), *w, *r, *m;
+	size_t tlen = strlen(tag());
+
+	if (!text || !u64_tag[0])
+		return text;
+	for (w = r = text; (m = strstr(r, tag())) != NULL;) {
+		size_t digits = strspn(m + tlen, "0123456789");
+
+		/* m - 1 is the opening quote, m + tlen + digits the closing one */
+		memmove(w, r, (size_t)(m - 1 - r));
+		w += m - 1 - r;
+		memmove(w, m + tlen, digits);
+		w += digits;
+		r = m + tlen + digits + 1;
+	}
+	memmove(w, r, strlen(r) + 1);
+	return text;
 }
 
 static json_t *agent_json(const struct agents_info *info, uint64_t now)
@@ -82,8 +143,7 @@ static json_t *memory_json(const struct memory *m)
 	json_object_set_new(o, "memory_high_raised", json_boolean(st.raised));
 	json_object_set_new(o, "limits_held", json_boolean(st.held));
 	json_object_set_new(o, "file_cache_bytes",
-			    st.file_cache_known ? json_integer((json_int_t)st.file_cache_bytes)
-						: json_null());
+			    st.file_cache_known ? u64_json(st.file_cache_bytes) : json_null());
 	json_object_set_new(o, "frozen", json_boolean(st.frozen));
 	json_object_set_new(o, "waiting_on_upscale", json_boolean(st.ask_pending));
 	json_object_set_new(o, "growth_bytes_per_second", json_real(st.growth_bytes_per_sec));
@@ -110,7 +170,7 @@ char *status_render(const struct config *cfg, const struct agents *agents,
 	json_object_set_new(o, "config", config_json(cfg));
 	if (memory)
 		json_object_set_new(o, "memory", memory_json(memory));
-	text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	text = dump(o);
 	json_decref(o);
 	return text;
 }

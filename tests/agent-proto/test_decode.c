@@ -104,6 +104,27 @@ static void test_rejections(void **state)
 		expect_rejected(bad[i].kind, bad[i].body, strlen(bad[i].body), bad[i].field);
 }
 
+/* The limit a message names is the limit that applies: 2^63 - 1 (jansson's
+ * integers are int64), both for negative and for too large numbers. */
+static void test_sequence_number_limit(void **state)
+{
+	struct ap_resource_msg m;
+	char err[256];
+
+	assert_int_equal(ap_decode_resource_msg("{\"sequenceNumber\":9223372036854775807}", 38,
+						&m, err, sizeof(err)), 0);
+	assert_true(m.seq == AP_SEQ_MAX);
+	for (int i = 0; i < 2; i++) {
+		const char *body = i ? "{\"sequenceNumber\":-1}"
+				     : "{\"sequenceNumber\":9223372036854775808}";
+
+		assert_int_equal(ap_decode_resource_msg(body, strlen(body), &m, err, sizeof(err)),
+				 -EINVAL);
+		if (!strstr(err, "9223372036854775807") || strstr(err, "18446744073709551615"))
+			fail_msg("%s: \"%s\" names another limit", body, err);
+	}
+}
+
 /* {"<key>":"<n times c>"} */
 static char *body_with_long_string(const char *key, size_t n)
 {
@@ -285,6 +306,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rejections),
+		cmocka_unit_test(test_sequence_number_limit),
 		cmocka_unit_test(test_length_limits),
 		cmocka_unit_test(test_uuid_forms_and_null),
 		cmocka_unit_test(test_missing_members_are_zero),

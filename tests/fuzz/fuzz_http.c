@@ -15,7 +15,14 @@
  *   'b' a path for http_path_clean / http_mux_clean: bounded output,
  *       idempotent, no "//", "/./" or "/../" left;
  *   'c' a token for http_auth_ok: "Bearer <token>" (any case of the
- *       scheme) matches, a different token does not.
+ *       scheme) matches, a different token does not;
+ *   'e' a connection's first bytes for http_request_start (the gate of
+ *       server_accept.c): every prefix decides -1, 0 or 1; a decision
+ *       never changes as bytes are added; HTTP_START_BYTES always decide.
+ *
+ * Modes 'a' and 'd' go through the gate too: garbage must get a 400 at
+ * once, a head refused (413 by Content-Length, 401, 404, 405) is answered
+ * before its body, with or without "Expect: 100-continue".
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -106,9 +113,12 @@ static struct server *start_server(const char *token)
 		.port = 0,
 		.max_body_bytes = MAX_BODY,
 		.token = token,
-		.connection_limit = 64,
+		.max_connections = 64,
+		.max_connections_per_address = 64,
+		.head_timeout_ms = 1000,
+		.body_timeout_ms = 1000,
 		.idle_timeout_s = 1,
-		.connection_memory_limit = 32 * 1024,
+		.connection_memory_limit = 16 * 1024,
 	};
 	struct server *s = NULL;
 	char err[256];
@@ -185,6 +195,9 @@ static void check_request(struct server *s, const uint8_t *p, size_t n)
 
 	if (got >= 7)
 		FUZZ_CHECK(strncmp(resp, "HTTP/1.", 7) == 0);
+	/* Garbage is answered by the gate, whatever follows it. */
+	if (http_request_start((const char *)p, n) < 0)
+		FUZZ_CHECK(strncmp(resp, "HTTP/1.1 400 Bad Request\r\n", 26) == 0);
 	/* Not checked (yet): that the server lets go of the connection soon
 	 * after the client closed it.  It takes 100-250 ms here, see README. */
 	for (int turn = 0; turn < MAX_TURNS && server_connections(s) > 0; turn++)
@@ -231,9 +244,23 @@ static void check_auth(const char *token)
 	free(hdr);
 }
 
+static void check_start(const uint8_t *p, size_t n)
+{
+	int decided = 0;
+
+	for (size_t len = 0; len <= n && len <= 2 * HTTP_START_BYTES; len++) {
+		int r = http_request_start((const char *)p, len);
+
+		FUZZ_CHECK(r >= -1 && r <= 1);
+		FUZZ_CHECK(decided == 0 || r == decided);
+		FUZZ_CHECK(len < HTTP_START_BYTES || r != 0);
+		decided = r;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int mode = fuzz_mode(data, size, 4);
+	int mode = fuzz_mode(data, size, 5);
 	char *s;
 
 	switch (mode) {
@@ -252,6 +279,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_auth(s);
 		}
 		free(s);
+		break;
+	case 4:
+		check_start(data + 1, size - 1);
 		break;
 	default:
 		break;

@@ -28,9 +28,10 @@ agent_proto="agent-proto/uuid.c agent-proto/quantity.c agent-proto/negotiate.c
 	agent-proto/msg_decode.c agent-proto/monitor.c"
 
 config="informant/config.c informant/config_load.c informant/config_print.c
-	informant/config_value.c informant/log.c filecache/redact.c"
-http="informant/server.c informant/httputil.c informant/loop.c informant/log.c
-	informant/metrics.c informant/ws_handshake.c"
+	informant/config_value.c informant/log.c informant/httputil.c filecache/redact.c"
+http="informant/server.c informant/server_conns.c informant/server_accept.c
+	informant/httputil.c informant/loop.c informant/log.c informant/metrics.c
+	informant/ws_handshake.c"
 monitor="informant/ws.c informant/monitor.c informant/loop.c informant/log.c
 	informant/metrics.c"
 
@@ -85,6 +86,7 @@ jansson=$(pkg-config --cflags --libs jansson 2>/dev/null) || skip "jansson (pkg-
 inih=$(pkg-config --cflags --libs inih 2>/dev/null) || skip "inih (pkg-config) not found"
 mhd=$(pkg-config --cflags --libs libmicrohttpd 2>/dev/null) ||
 	skip "libmicrohttpd (pkg-config) not found"
+pq=$(pkg-config --cflags --libs libpq 2>/dev/null) || skip "libpq (pkg-config) not found"
 crypto=$(pkg-config --cflags --libs libcrypto 2>/dev/null) || skip "libcrypto (pkg-config) not found"
 [ -f /usr/include/wslay/wslay.h ] || skip "libwslay-dev not installed"
 mkdir -p "$out/obj" || exit 1
@@ -116,7 +118,7 @@ build_objects() {
 			continue
 		fi
 		"$cc" $common -fsanitize=fuzzer-no-link,address,undefined $includes \
-			$(pkg-config --cflags jansson libmicrohttpd) -c "$top/$src" -o "$obj" \
+			$(pkg-config --cflags jansson libmicrohttpd libpq) -c "$top/$src" -o "$obj" \
 			>"$obj.log" 2>&1 &
 		pids+=($!)
 	done
@@ -138,7 +140,7 @@ link_target() {
 		objs+=("$(object_of "$src")")
 	done
 	"$cc" $common $warn -fsanitize=fuzzer,address,undefined $includes \
-		"$here/fuzz_$name.c" "${objs[@]}" $jansson $inih $mhd $crypto -lwslay -lm \
+		"$here/fuzz_$name.c" "${objs[@]}" $jansson $inih $mhd $pq $crypto -lwslay -lm \
 		-o "$out/fuzz_$name" \
 		>"$out/fuzz_$name.build.log" 2>&1 || {
 		cat "$out/fuzz_$name.build.log" >&2

@@ -171,16 +171,23 @@ static void write_file(const char *path, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-static void test_overrides_over_file(void **state)
+/* path (a mkstemp template) becomes a new file holding text. */
+static void temp_file(char *path, const char *text)
 {
-	char path[] = "/tmp/vmi-cli-XXXXXX", err[1024];
 	int fd = mkstemp(path);
-	struct config c;
-	struct cli cli;
 
 	assert_true(fd >= 0);
 	close(fd);
-	write_file(path, "[cgroup]\nenabled = false\nname = from-file\n"
+	write_file(path, text);
+}
+
+static void test_overrides_over_file(void **state)
+{
+	char path[] = "/tmp/vmi-cli-XXXXXX", err[1024];
+	struct config c;
+	struct cli cli;
+
+	temp_file(path, "[cgroup]\nenabled = false\nname = from-file\n"
 		   "[filecache]\nenabled = false\nconnstr = dbname=file\n"
 		   "[supervisor]\nauto_restart = true\n");
 	/* Without flags the file decides. */
@@ -223,6 +230,34 @@ static void test_overrides_over_file(void **state)
 	/* A missing --config file is an error, not silently the defaults. */
 	assert_int_equal(parse(&cli, ARGV("--config=/nonexistent/x.conf"), err, sizeof(err)), 0);
 	assert_int_equal(cli_load_config(&cli, &c, err, sizeof(err)), -ENOENT);
+}
+
+/* The default file read at start and gone at a reload: an error, not the
+ * built-in defaults (which would, among others, turn authentication off). */
+static void test_reload_without_the_default_file(void **state)
+{
+	char path[] = "/tmp/vmi-cli-default-XXXXXX", err[1024];
+	struct config c;
+	struct cli cli;
+
+	temp_file(path, "[server]\nmetrics = false\n");
+	assert_int_equal(parse(&cli, ARGV("-cgroup", "x"), err, sizeof(err)), 0);
+	cli.default_path = path;
+	assert_string_equal(cli_config_path(&cli), path);
+	assert_int_equal(cli_load_config(&cli, &c, err, sizeof(err)), 0);
+	assert_false(c.server.metrics);
+	cli_pin_config_path(&cli);
+	assert_int_equal(cli_reload(&c, err, sizeof(err), &cli), 0);
+	unlink(path);
+	assert_int_equal(cli_reload(&c, err, sizeof(err), &cli), -ENOENT);
+	assert_non_null(strstr(err, "cannot open config file"));
+	/* Started without any file: the defaults, also on reload. */
+	assert_int_equal(parse(&cli, ARGV("-cgroup", "x"), err, sizeof(err)), 0);
+	cli.default_path = path;
+	cli_pin_config_path(&cli);
+	assert_null(cli_config_path(&cli));
+	assert_int_equal(cli_reload(&c, err, sizeof(err), &cli), 0);
+	assert_true(c.server.metrics);
 }
 
 static void test_child_argv(void **state)
@@ -270,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_stops_at_non_flag),
 		cmocka_unit_test(test_overrides_over_file),
+		cmocka_unit_test(test_reload_without_the_default_file),
 		cmocka_unit_test(test_child_argv),
 		cmocka_unit_test(test_usage),
 	};

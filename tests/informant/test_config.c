@@ -94,8 +94,11 @@ static void test_defaults_match_contract(void **state)
 	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
 }
 
-static const char every_key[] =
-	"[server]\nlisten = 127.0.0.1:8080\nauth_token_file = /run/token\n"
+/* Every key set, the token file (which must exist) written by main(). */
+static char token_path[256];
+static char every_key[4096];
+static const char every_key_fmt[] =
+	"[server]\nlisten = 127.0.0.1:8080\nauth_token_file = %s\n"
 	"max_body_bytes = 1MiB\nmetrics = false\n"
 	"[agent]\nid_check_interval = 2m\nid_check_timeout = 1s\nregister_id_timeout = 2s\n"
 	"resume_timeout = 3s\nsuspend_timeout = 4s\nupscale_timeout = 5s\n"
@@ -116,7 +119,7 @@ static void check_every_key(const struct config *c)
 {
 	assert_string_equal(c->server.listen_host, "127.0.0.1");
 	assert_int_equal(c->server.listen_port, 8080);
-	assert_string_equal(c->server.auth_token_file, "/run/token");
+	assert_string_equal(c->server.auth_token_file, token_path);
 	assert_int_equal(c->server.max_body_bytes, MIB);
 	assert_false(c->server.metrics);
 	assert_int_equal(c->agent.id_check_interval_ms, 120000);
@@ -184,7 +187,7 @@ static void test_print_round_trip(void **state)
 	assert_non_null(strstr(buf, "password=***"));
 	assert_int_equal(load_text(&back, buf, path, err, sizeof(err)), 0);
 	free(buf);
-	assert_string_equal(back.filecache.connstr, "dbname=postgres user=u password=***");
+	assert_string_equal(back.filecache.connstr, "user=u password=*** dbname=postgres");
 	memcpy(back.filecache.connstr, c.filecache.connstr, sizeof(c.filecache.connstr));
 	check_every_key(&back);
 	assert_memory_equal(&c, &back, sizeof(c));
@@ -431,7 +434,9 @@ static void test_long_lines(void **state)
 	size_t n = (size_t)snprintf(text, sizeof(text), "[filecache]\nconnstr = ");
 
 	/* A connstr of the largest allowed size fits on a line... */
-	memset(text + n, 'a', CONFIG_STR_MAX - 1);
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "dbname=");
+	memset(text + n, 'a', CONFIG_STR_MAX - 1 - strlen("dbname="));
+	n -= strlen("dbname=");
 	snprintf(text + n + CONFIG_STR_MAX - 1, sizeof(text) - n - CONFIG_STR_MAX + 1, "\n");
 	assert_int_equal(load_text(&c, text, path, err, sizeof(err)), 0);
 	assert_int_equal(strlen(c.filecache.connstr), CONFIG_STR_MAX - 1);
@@ -519,19 +524,29 @@ static void test_empty_cgroup_name(void **state)
 	assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
 }
 
+/* The connection string is shown the way libpq reads it (key=value, in
+ * libpq's order), its password masked wherever libpq finds it. */
 static void test_redaction(void **state)
 {
 	static const struct { const char *in, *out; } cases[] = {
 		{ "dbname=postgres user=u password=secret",
-		  "dbname=postgres user=u password=***" },
-		{ "password = 'sec ret\\' x' host=h", "password = *** host=h" },
-		{ "PASSWORD=s", "PASSWORD=***" },
+		  "user=u password=*** dbname=postgres" },
+		{ "password = 'sec ret\\' x' host=h", "password=*** host=h" },
+		{ "PASSWORD=s", "***" }, /* libpq's keywords are lower case: not parsed */
 		{ "dbname=postgres", "dbname=postgres" },
 		{ "", "" },
 		{ "postgresql://u:secret@h:5432/db?sslmode=disable",
-		  "postgresql://u:***@h:5432/db?sslmode=disable" },
-		{ "postgres://u@h/db?password=secret&x=1", "postgres://u@h/db?password=***&x=1" },
-		{ "postgres://h/db", "postgres://h/db" },
+		  "user=u password=*** dbname=db host=h port=5432 sslmode=disable" },
+		{ "postgres://u@h/db?password=secret&application_name=x", 
+		  "user=u password=*** dbname=db host=h application_name=x" },
+		{ "postgres://h/db", "dbname=db host=h" },
+		/* The issue's cases: an unencoded '@' (libpq: password "P"),
+		 * '@' in another parameter before password=, percent-encoding. */
+		{ "postgresql://app:P@ss@host/db", "user=app password=*** dbname=db host=ss@host" },
+		{ "postgresql://u@h/db?application_name=x@y&password=sekret",
+		  "user=u password=*** dbname=db host=h application_name=x@y" },
+		{ "postgresql://app:p%40ss@h/db", "user=app password=*** dbname=db host=h" },
+		{ "host=h application_name='a b' password=x", "password=*** host=h application_name='a b'" },
 	};
 	char out[256];
 
@@ -549,6 +564,77 @@ static void test_redaction(void **state)
 	assert_string_equal(out, "***");
 }
 
+/* What libpq refuses, or reads with part of a password in another field,
+ * is refused with FILE:LINE and the key — and never quoted. */
+static void test_connstr_checked_by_libpq(void **state)
+{
+	static const struct { const char *connstr, *why, *secret; } cases[] = {
+		{ "host=127.0.0.1 nosuchkey=1", "invalid connection option \"nosuchkey\"", NULL },
+		{ "host=127.0.0.1 password=Zm9vYmFy s3cret", "missing \"=\" after", "s3cret" },
+		{ "postgresql://app:Zm9v/YmFy+cw==@host/db", "database name holding '@'", "Zm9v" },
+		{ "postgresql://app:Zm9v/YmFy", "port that is not a number", "Zm9v" },
+		{ "postgresql://app:Zm9v@PwX@127.0.0.1/db", "host name holding '@'", "PwX" },
+		{ "postgresql://app:1234/x@host/db", "database name holding '@'", "1234/x" },
+		{ "postgresql://app:p%zzss@h/db", "invalid percent-encoded token", "zz" },
+	};
+	char text[512], path[256], err[1024];
+	struct config c;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "[log]\nlevel = info\n[filecache]\nconnstr = %s\n",
+			 cases[i].connstr);
+		assert_int_equal(load_text(&c, text, path, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, ":4: [filecache] connstr: ") || !strstr(err, cases[i].why))
+			fail_msg("%s: %s", cases[i].connstr, err);
+		if (cases[i].secret && strstr(err, cases[i].secret))
+			fail_msg("%s: the message shows the secret: %s", cases[i].connstr, err);
+	}
+	/* The same from -pgconnstr (no line): config_validate. */
+	config_defaults(&c);
+	snprintf(c.filecache.connstr, sizeof(c.filecache.connstr), "host=h port=5432,x");
+	assert_int_equal(config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "[filecache] connstr: libpq reads a port"));
+}
+
+/* The daemon refuses to start without its token: the loader refuses the
+ * file first (and so does --check-config, with the line). */
+static void test_token_file_checked(void **state)
+{
+	char text[512], path[256], err[1024];
+	struct config c;
+
+	assert_int_equal(load_text(&c, "[server]\nauth_token_file = /nonexistent/token\n", path,
+				   err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: [server] auth_token_file: cannot read auth_token_file "
+				    "/nonexistent/token: No such file or directory"));
+	assert_int_equal(load_text(&c, "[server]\nauth_token_file = /tmp\n", path, err,
+				   sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file"));
+	snprintf(text, sizeof(text), "[server]\nauth_token_file = %s\n", token_path);
+	assert_int_equal(load_text(&c, text, path, err, sizeof(err)), 0);
+}
+
+/* A NUL byte says so (fgets() made it "line too long"). */
+static void test_nul_byte(void **state)
+{
+	static const char text[] = "[server]\nmetrics = tr\0ue\n";
+	char path[256], err[1024];
+	struct config c;
+	int fd, r;
+
+	config_defaults(&c);
+	snprintf(path, sizeof(path), "%s/vmi-config-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fd);
+	r = config_load_file(&c, path, err, sizeof(err));
+	unlink(path);
+	assert_int_equal(r, -EINVAL);
+	assert_non_null(strstr(err, ":2: a NUL byte in the line"));
+}
+
 static void test_missing_file(void **state)
 {
 	struct config c;
@@ -561,6 +647,7 @@ static void test_missing_file(void **state)
 
 int main(void)
 {
+	int fd, r;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_match_contract),
 		cmocka_unit_test(test_every_key),
@@ -573,9 +660,21 @@ int main(void)
 		cmocka_unit_test(test_filecache_enabled_rules),
 		cmocka_unit_test(test_filecache_vectors),
 		cmocka_unit_test(test_redaction),
+		cmocka_unit_test(test_connstr_checked_by_libpq),
+		cmocka_unit_test(test_token_file_checked),
+		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_empty_cgroup_name),
 		cmocka_unit_test(test_missing_file),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	snprintf(token_path, sizeof(token_path), "%s/vmi-token-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	fd = mkstemp(token_path);
+	if (fd < 0 || write(fd, "t0ken\n", 6) != 6)
+		return 1;
+	close(fd);
+	snprintf(every_key, sizeof(every_key), every_key_fmt, token_path);
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	unlink(token_path);
+	return r;
 }

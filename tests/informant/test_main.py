@@ -95,6 +95,40 @@ def test_bad_config(tmp):
     check(rc == 2 and "cannot open config file" in err, f"missing file exits 2: {err!r}")
 
 
+def test_check_config_validates_like_start(tmp):
+    """What the daemon would refuse at start, --check-config refuses: exit 2
+    with file, line and key, and no part of a password in any output."""
+    conf = os.path.join(tmp, "v.conf")
+    cases = [
+        ("[filecache]\nconnstr = host=127.0.0.1 nosuchkey=1\n", 2, "[filecache] connstr",
+         'invalid connection option "nosuchkey"', None),
+        ("[server]\nauth_token_file = %s\n" % os.path.join(tmp, "no-token"), 2,
+         "[server] auth_token_file", "No such file or directory", None),
+        # The issue's connection strings: a '/' or '@' in a URL's password
+        # that libpq reads as part of another field.
+        ("[filecache]\nconnstr = postgresql://app:Zm9v/YmFy+cw==@host/db\n", 2,
+         "[filecache] connstr", "percent-encoded", "YmFy"),
+        ("[filecache]\nconnstr = postgresql://app:Zm9v@PwX@127.0.0.1/db\n", 2,
+         "[filecache] connstr", "percent-encoded", "PwX"),
+    ]
+    for text, want_rc, key, why, secret in cases:
+        write(conf, "# test\n" + text)
+        rc, out, err = run("--check-config", "--config", conf)
+        check(rc == want_rc and f"{conf}:" in err and key in err and why in err,
+              f"{text!r}: exit {want_rc} naming file:line and key (rc={rc}, err={err!r})")
+        check(secret is None or (secret not in err and secret not in out),
+              f"{text!r}: no part of the password shown ({err!r})")
+    # A password in the query after an '@' elsewhere, and one holding '@'
+    # percent-encoded: valid, printed masked.
+    for connstr, secret in (("postgresql://u@h/db?application_name=x@y&password=sekret1",
+                             "sekret1"),
+                            ("postgresql://app:p%40ss%2Fw0rd@h/db", "ss%2Fw0rd")):
+        write(conf, "[filecache]\nconnstr = %s\n" % connstr)
+        rc, out, err = run("--check-config", "--config", conf)
+        check(rc == 0 and "password=***" in out and secret not in out
+              and "ss/w0rd" not in out, f"{connstr}: valid, masked ({rc}, {out!r}, {err!r})")
+
+
 def read_until(proc, prefix, deadline):
     """Lines of proc.stdout until one starts with prefix (bounded)."""
     while time.monotonic() < deadline:
@@ -170,6 +204,7 @@ def main():
         test_usage_errors()
         test_check_config(tmp)
         test_bad_config(tmp)
+        test_check_config_validates_like_start(tmp)
         if MODE == "full":
             test_reload_reapplies_flags(tmp)
             test_supervisor_via_main(tmp)

@@ -144,30 +144,25 @@ def check_common(port):
     assert status == 301 and headers.get("Location") == "/register", (status, headers)
     status, _, body = request(port, "POST", "/register", "x" * 4096)
     assert status == 413, (status, body)
-    # A body far past the limit is not read to its end: the connection is
-    # closed without an answer once 1 MiB more than the limit was thrown away.
+    # A body announced past the limit is answered 413 from the head, before
+    # any of it is read, and the connection is closed.
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n")
-        sent, chunk, closed = 0, b"y" * 65536, False
-        try:
-            while sent < 100 * 1024 * 1024:
-                s.sendall(chunk)
-                sent += len(chunk)
-        except OSError:
-            closed = True
-        if not closed:
-            closed = s.recv(4096) == b""
-        assert closed and sent < 16 * 1024 * 1024, (closed, sent)
+        answer = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 413 "), answer
     # Missing memory (D14) needs a current agent; unknown agent still 404.
     status, _, _ = request(port, "PUT", "/health-check", '{"agentID":"nope"}')
     assert status == 400
-    # Garbage on the socket must not hurt the daemon.
+    # Garbage on the socket gets 400 and the end of the connection at once.
     with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
         s.sendall(b"\x00\x01\x02 NOT HTTP\r\n\r\n")
-        try:
-            s.recv(4096)
-        except OSError:
-            pass
+        answer = s.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
     with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
         s.sendall(b"POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
     status, _, body = request(port, "POST", "/register", "{}")

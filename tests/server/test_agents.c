@@ -178,7 +178,9 @@ static size_t open_calls(struct fake *f)
 
 static void finish(struct fake *f, struct call *c, int err, uint64_t seq)
 {
-	struct ap_call_result res = { .err = err, .http_status = err ? 0 : 200, .seq = seq };
+	/* -EPROTO stands for an answer with status 404, other errors for none. */
+	struct ap_call_result res = { .err = err, .seq = seq,
+				      .http_status = err == -EPROTO ? 404 : err ? 0 : 200 };
 
 	assert_non_null(c);
 	assert_false(c->done);
@@ -276,12 +278,67 @@ static void test_register_errors(void **state)
 	finish_open(f, AP_CALL_ID, A_ID, -EPROTO);
 	assert_int_equal(f->reg_answers, 1);
 	assert_int_equal(f->reg_status, 400);
+	/* The status, never the body of whatever answered at that address. */
 	assert_string_equal(f->reg_body, "Error checking ID for agent 10.0.0.1:1/" A_ID
-					 ": Unsuccessful response status 404: gone");
+					 ": Unsuccessful response status 404");
 	/* Forgotten: the same ID may try again. */
 	assert_int_equal(agents_count(f->s), 0);
 	do_register(f, A_ID, "10.0.0.1:1", 1, 4);
 	assert_non_null(open_call(f, AP_CALL_ID, A_ID));
+}
+
+/* /register naming some other HTTP service: its answer is not relayed,
+ * whatever its status; a 200 that is not an agent's shows no body either. */
+static void test_register_relays_no_third_party_body(void **state)
+{
+	struct fake *f = *state;
+	struct ap_call_result res = { .err = -EPROTO, .http_status = 403 };
+	struct call *probe;
+
+	do_register(f, A_ID, "10.0.0.9:80", 1, 4);
+	snprintf(res.cause, sizeof(res.cause),
+		 "Unsuccessful response status 403: internal-only: db_password=hunter2");
+	probe = open_call(f, AP_CALL_ID, A_ID);
+	probe->done = true;
+	agents_call_done(f->s, probe->token, &res);
+	assert_int_equal(f->reg_status, 400);
+	assert_string_equal(f->reg_body, "Error checking ID for agent 10.0.0.9:80/" A_ID
+					 ": Unsuccessful response status 403");
+	do_register(f, A_ID, "10.0.0.9:80", 1, 4);
+	res = (struct ap_call_result){ .err = -EBADMSG, .http_status = 200 };
+	snprintf(res.cause, sizeof(res.cause), "Error reading response as JSON: invalid JSON "
+		 "at byte 0: '[' or '{' expected near 'hunter2'");
+	probe = open_call(f, AP_CALL_ID, A_ID);
+	probe->done = true;
+	agents_call_done(f->s, probe->token, &res);
+	assert_int_equal(f->reg_status, 400);
+	assert_null(strstr(f->reg_body, "hunter2"));
+	assert_non_null(strstr(f->reg_body, ": Error reading response as JSON: "));
+}
+
+/* Registrations whose probe never completes cannot take the agents'
+ * slots: at most AGENTS_MAX_REGISTERING run at once. */
+static void test_registrations_in_progress_bounded(void **state)
+{
+	struct fake *f = *state;
+	char id[AP_UUID_STRLEN + 1];
+
+	for (unsigned i = 0; i < AGENTS_MAX_REGISTERING; i++) {
+		snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012u", i);
+		do_register(f, id, "10.0.0.1:1", 1, 4);
+	}
+	assert_int_equal(open_calls(f), AGENTS_MAX_REGISTERING);
+	f->reg_answers = 0;
+	do_register(f, A_ID, "10.0.0.1:1", 1, 4);
+	assert_int_equal(f->reg_answers, 1);
+	assert_int_equal(f->reg_status, 503);
+	assert_string_equal(f->reg_body, "Too many registrations in progress");
+	/* One probe ends (its timeout): the next registration gets through. */
+	finish_open(f, AP_CALL_ID, "00000000-0000-4000-8000-000000000000", -ETIMEDOUT);
+	do_register(f, A_ID, "10.0.0.1:1", 1, 4);
+	finish_open(f, AP_CALL_ID, A_ID, 0);
+	assert_int_equal(f->reg_status, 200);
+	assert_int_equal(agents_count(f->s), AGENTS_MAX_REGISTERING);
 }
 
 static void test_unregister_while_registering(void **state)
@@ -651,6 +708,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_register_becomes_current),
 		T(test_register_errors),
+		T(test_register_relays_no_third_party_body),
+		T(test_registrations_in_progress_bounded),
 		T(test_unregister_while_registering),
 		T(test_switch_order_and_wish),
 		T(test_resume_failure_falls_back),

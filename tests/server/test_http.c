@@ -2,10 +2,12 @@
 /*
  * test_http.c — the HTTP server on a real loop and socket with test routes:
  * 404/301/405/413/401 handling, answers given later (suspend/resume),
- * completion callbacks, request metrics, garbage on the socket.
+ * completion callbacks, request metrics, garbage on the socket, and the
+ * connection limits and deadlines (server_conns.c).
  * A client thread talks raw HTTP/1.1; the main thread runs the loop.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -131,22 +133,29 @@ static const char *request(struct env *e, struct exchange *x, const char *req)
 	return exchange(e, x, req, strlen(req));
 }
 
-static int setup_with_token(void **state, const char *token)
+static int setup_with(void **state, const struct server_options *o)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct server_options o = {
-		.host = "127.0.0.1", .port = 0, .max_body_bytes = 1024, .token = token,
-		.connection_limit = 8, .idle_timeout_s = 5, .connection_memory_limit = 32768,
-	};
 	char err[256] = "";
 
 	assert_non_null(e);
 	assert_int_equal(loop_new(&e->loop), 0);
 	assert_int_equal(loop_timer_new(e->loop, later_fired, e, &e->later), 0);
-	if (server_new(e->loop, &o, routes, 2, e, &e->m, &e->srv, err, sizeof(err)) < 0)
+	if (server_new(e->loop, o, routes, 2, e, &e->m, &e->srv, err, sizeof(err)) < 0)
 		fail_msg("server_new: %s", err);
 	*state = e;
 	return 0;
+}
+
+static int setup_with_token(void **state, const char *token)
+{
+	struct server_options o = {
+		.host = "127.0.0.1", .port = 0, .max_body_bytes = 1024, .token = token,
+		.max_connections = 8, .max_connections_per_address = 8, .head_timeout_ms = 5000,
+		.body_timeout_ms = 5000, .idle_timeout_s = 5, .connection_memory_limit = 16384,
+	};
+
+	return setup_with(state, &o);
 }
 
 static int setup(void **state)
@@ -171,6 +180,7 @@ static int teardown(void **state)
 }
 
 #define CLOSE "Connection: close\r\n"
+#define ECHO_EMPTY "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n"
 
 static void assert_status(const char *resp, const char *status_line)
 {
@@ -280,25 +290,13 @@ static void test_answer_later(void **state)
 	assert_int_equal(server_requests_in_flight(e->srv), 0);
 }
 
-static void test_garbage_then_serving(void **state)
-{
-	struct env *e = *state;
-	struct exchange x;
-	const char *r;
-
-	r = request(e, &x, "\x01\x02 garbage garbage\r\n\r\n");
-	assert_null(strstr(r, "HTTP/1.1 200"));
-	r = request(e, &x, "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n");
-	assert_status(r, "HTTP/1.1 200");
-}
-
 static void test_auth_required(void **state)
 {
 	struct env *e = *state;
 	struct exchange x;
 	const char *r;
 
-	r = request(e, &x, "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n");
+	r = request(e, &x, ECHO_EMPTY);
 	assert_status(r, "HTTP/1.1 401");
 	assert_non_null(strstr(r, "WWW-Authenticate: Bearer"));
 	/* Unknown paths are not revealed either. */
@@ -311,7 +309,7 @@ static void test_auth_required(void **state)
 			   "Authorization: Bearer t0ken\r\nContent-Length: 0\r\n\r\n");
 	assert_status(r, "HTTP/1.1 200");
 	assert_int_equal(server_set_token(e->srv, NULL), 0);
-	r = request(e, &x, "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n");
+	r = request(e, &x, ECHO_EMPTY);
 	assert_status(r, "HTTP/1.1 200");
 }
 
@@ -322,8 +320,177 @@ static void test_quiesce(void **state)
 	const char *r;
 
 	server_quiesce(e->srv);
-	r = request(e, &x, "POST /echo HTTP/1.1\r\nHost: a\r\n" CLOSE "Content-Length: 0\r\n\r\n");
+	r = request(e, &x, ECHO_EMPTY);
 	assert_string_equal(r, ""); /* no longer accepting */
+}
+
+/* ---- connection handling: the gate, limits, deadlines ----------------------- */
+
+/* Small limits so the tests see them: 4 connections, 3 per address,
+ * 150 ms for a head or a body, 1 s of keep-alive. */
+static int setup_tight(void **state)
+{
+	struct server_options o = {
+		.host = "127.0.0.1", .port = 0, .max_body_bytes = 1024,
+		.max_connections = 4, .max_connections_per_address = 3, .head_timeout_ms = 150,
+		.body_timeout_ms = 150, .idle_timeout_s = 1, .connection_memory_limit = 16384,
+	};
+
+	return setup_with(state, &o);
+}
+
+/* A connection from src (127.0.0.x), connected and accepted. */
+static int open_from(struct env *e, const char *src)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(server_port(e->srv)) };
+	struct sockaddr_in from = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	assert_true(fd >= 0);
+	inet_pton(AF_INET, src, &from.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+	assert_true(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS);
+	for (int i = 0; i < 5; i++)
+		loop_run_once(e->loop, 2);
+	return fd;
+}
+
+static bool closed(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno != EAGAIN);
+}
+
+static void run_ms(struct env *e, unsigned ms)
+{
+	uint64_t end = loop_now_ms() + ms;
+
+	while (loop_now_ms() < end)
+		loop_run_once(e->loop, 5);
+}
+
+/* Garbage gets 400 from the gate; the next client is served. */
+static void test_garbage_gets_400_at_once(void **state)
+{
+	struct env *e = *state;
+	struct exchange x;
+	const char *r;
+
+	r = exchange(e, &x, "\0\0\0\0\r\n\r\n", 8);
+	assert_status(r, "HTTP/1.1 400 Bad Request\r\n");
+	assert_string_equal(body_of(r), "400 Bad Request");
+	assert_int_equal(e->m.http_connections_dropped_total[METRICS_DROP_GARBAGE], 1);
+	assert_int_equal(e->m.requests_total[EP_OTHER][metrics_status_slot(400)], 1);
+	r = request(e, &x, ECHO_EMPTY);
+	assert_status(r, "HTTP/1.1 200");
+}
+
+/* Refused from the head, with Expect: the answer, not "100 Continue". */
+static void test_refusal_instead_of_continue(void **state)
+{
+	struct env *e = *state;
+	struct exchange x;
+	const char *r;
+
+	r = request(e, &x, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n"
+			   "Expect: 100-continue\r\n\r\n");
+	assert_status(r, "HTTP/1.1 413");
+	assert_null(strstr(r, "100 Continue"));
+	r = request(e, &x, "PUT /nothing HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n"
+			   "Expect: 100-continue\r\n\r\n");
+	assert_status(r, "HTTP/1.1 404");
+}
+
+/* A head that does not complete in time ends the connection, however
+ * often a byte arrives; so does a body. */
+static void test_deadlines_do_not_move(void **state)
+{
+	struct env *e = *state;
+	static const char *const starts[] = {
+		"", "GET / HTTP/1.1\r\nX: ", "POST /echo HTTP/1.1\r\nContent-Length: 9\r\n\r\n{",
+	};
+
+	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+		int fd = open_from(e, "127.0.0.1");
+		uint64_t t0 = loop_now_ms();
+
+		assert_int_equal(send(fd, starts[i], strlen(starts[i]), 0), (ssize_t)strlen(starts[i]));
+		while (!closed(fd) && loop_now_ms() - t0 < 2000) {
+			(void)!send(fd, "a", i == 2 ? 0 : 1, MSG_NOSIGNAL); /* a byte every 10 ms */
+			run_ms(e, 10);
+		}
+		assert_true(closed(fd));
+		assert_in_range(loop_now_ms() - t0, 140, 1000);
+		close(fd);
+	}
+	assert_int_equal(e->m.http_connections_dropped_total[METRICS_DROP_DEADLINE], 3);
+	run_ms(e, 20);
+	assert_int_equal(server_connections(e->srv), 0);
+}
+
+/* Past 3 from one address, its oldest idle connection makes room; past 4
+ * in all, the oldest of all. */
+static void test_limits_make_room(void **state)
+{
+	struct env *e = *state;
+	struct exchange x;
+	int fd[4];
+	const char *r;
+
+	for (int i = 0; i < 3; i++)
+		fd[i] = open_from(e, "127.0.0.1");
+	assert_int_equal(server_connections(e->srv), 3);
+	r = request(e, &x, ECHO_EMPTY);
+	assert_status(r, "HTTP/1.1 200");
+	assert_true(closed(fd[0]));
+	assert_false(closed(fd[1]) || closed(fd[2]));
+	assert_int_equal(e->m.http_connections_dropped_total[METRICS_DROP_EVICTED], 1);
+	fd[3] = open_from(e, "127.0.0.2");
+	fd[0] = open_from(e, "127.0.0.3"); /* the 4th: fd[1] .. fd[3] and this one */
+	assert_int_equal(server_connections(e->srv), 4);
+	r = request(e, &x, ECHO_EMPTY);
+	assert_status(r, "HTTP/1.1 200");
+	assert_true(closed(fd[1]));
+	assert_false(closed(fd[2]) || closed(fd[3]) || closed(fd[0]));
+	assert_int_equal(e->m.http_connections_dropped_total[METRICS_DROP_EVICTED], 2);
+	for (int i = 0; i < 4; i++)
+		close(fd[i]);
+	assert_int_equal(server_max_connections(1024), 1024 - 256);
+	assert_int_equal(server_max_connections(300), 150);
+	assert_int_equal(server_max_connections(1 << 20), 4096);
+}
+
+/* One connection per address: each newcomer replaces the one before (the
+ * address's record must outlive the drop of its only connection). */
+static int setup_one_per_address(void **state)
+{
+	struct server_options o = {
+		.host = "127.0.0.1", .port = 0, .max_body_bytes = 1024,
+		.max_connections = 2, .max_connections_per_address = 1, .head_timeout_ms = 5000,
+		.body_timeout_ms = 5000, .idle_timeout_s = 5, .connection_memory_limit = 16384,
+	};
+
+	return setup_with(state, &o);
+}
+
+static void test_one_per_address(void **state)
+{
+	struct env *e = *state;
+	int a = open_from(e, "127.0.0.9"), b = open_from(e, "127.0.0.9");
+	int c = open_from(e, "127.0.0.10"), d = open_from(e, "127.0.0.11");
+
+	assert_true(closed(a));        /* b took its place */
+	assert_true(closed(b));        /* the oldest of all when d came */
+	assert_false(closed(c) || closed(d));
+	assert_int_equal(server_connections(e->srv), 2);
+	assert_int_equal(e->m.http_connections_dropped_total[METRICS_DROP_EVICTED], 2);
+	close(a);
+	close(b);
+	close(c);
+	close(d);
 }
 
 static void test_bind_failure(void **state)
@@ -331,7 +498,8 @@ static void test_bind_failure(void **state)
 	struct env *e = *state;
 	struct server_options o = {
 		.host = "127.0.0.1", .port = server_port(e->srv), .max_body_bytes = 1024,
-		.connection_limit = 8, .idle_timeout_s = 5, .connection_memory_limit = 32768,
+		.max_connections = 8, .max_connections_per_address = 8, .head_timeout_ms = 5000,
+		.body_timeout_ms = 5000, .idle_timeout_s = 5, .connection_memory_limit = 16384,
 	};
 	struct server *second = NULL;
 	char err[256] = "";
@@ -350,10 +518,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_method, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_and_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answer_later, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_garbage_then_serving, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth_required, setup_auth, teardown),
 		cmocka_unit_test_setup_teardown(test_quiesce, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_gets_400_at_once, setup_tight,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_refusal_instead_of_continue, setup_tight,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_deadlines_do_not_move, setup_tight, teardown),
+		cmocka_unit_test_setup_teardown(test_limits_make_room, setup_tight, teardown),
+		cmocka_unit_test_setup_teardown(test_one_per_address, setup_one_per_address,
+						teardown),
 	};
 
 	log_setup(getenv("VMI_DEBUG") ? LOG_DEBUG : LOG_ERROR, LOG_FORMAT_TEXT);

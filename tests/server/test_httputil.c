@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -127,6 +128,49 @@ static void test_token_load(void **state)
 	unlink(path);
 	assert_int_equal(http_token_load(path, tok, sizeof(tok), err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, path));
+	/* A FIFO given by mistake: refused at once, not waited on. */
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(http_token_load(path, tok, sizeof(tok), err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file"));
+	unlink(path);
+}
+
+/* The gate's check of a connection's first bytes. */
+static void test_request_start(void **state)
+{
+	static const struct { const char *in; size_t n; int want; } cases[] = {
+		{ "GET / HTTP/1.1\r\n", 0, 1 },
+		{ "PUT ", 0, 1 },
+		{ "\r\nPOST /x", 0, 1 },  /* one blank line before: RFC 9112 §2.2 */
+		{ "", 0, 0 },
+		{ "GE", 0, 0 },
+		{ "\r\n\r\n", 0, 0 },
+		{ "\0\0\0", 3, -1 },
+		{ "\x16\x03\x01", 0, -1 },  /* a TLS ClientHello */
+		{ " GET /", 0, -1 },
+		{ "GET\t/", 0, -1 },
+		{ "G\0T /", 5, -1 },
+		{ "\r\n\r\n\r\n\r\n\r", 0, -1 }, /* 9 blank bytes */
+		{ "M-SEARCH * HTTP/1.1", 0, 1 },
+		{ "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEF /", 0, 1 },   /* 32 */
+		{ "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFG /", 0, -1 }, /* 33 */
+		{ "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEF", 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = cases[i].n ? cases[i].n : strlen(cases[i].in);
+		int got = http_request_start(cases[i].in, n);
+
+		if (got != cases[i].want)
+			fail_msg("case %zu: %d, want %d", i, got, cases[i].want);
+	}
+	/* HTTP_START_BYTES always decide. */
+	char buf[HTTP_START_BYTES];
+	memset(buf, 'A', sizeof(buf));
+	assert_int_equal(http_request_start(buf, sizeof(buf)), -1);
+	memset(buf, '\n', HTTP_START_MAX_BLANK);
+	assert_int_equal(http_request_start(buf, sizeof(buf)), -1);
 }
 
 int main(void)
@@ -136,6 +180,7 @@ int main(void)
 		cmocka_unit_test(test_mux_clean),
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_token_load),
+		cmocka_unit_test(test_request_start),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
