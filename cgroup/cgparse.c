@@ -259,12 +259,15 @@ int cg_parse_memory_stat(const char *file, const char *buf, size_t len,
 		{ "anon", &st.anon, true, false },
 		{ "file", &st.file, true, false },
 		{ "shmem", &st.shmem, true, false },
+		{ "workingset_refault_file", &st.refault_file, false, false },
 	};
 	int r = parse_keyed(file, buf, len, slots, sizeof(slots) / sizeof(slots[0]), err, errlen);
 
-	if (r == 0)
-		*out = st;
-	return r;
+	if (r < 0)
+		return r;
+	st.has_refault_file = slots[3].seen;
+	*out = st;
+	return 0;
 }
 
 uint64_t cg_workload_bytes(uint64_t current, const struct cg_memory_stat *st)

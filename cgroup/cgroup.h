@@ -34,10 +34,14 @@ struct cg_cgroup_events {
 	bool populated, frozen;
 };
 
-/* What memory.stat says about the cgroup's memory (bytes); the kernel's
- * other lines are skipped. */
+/* What memory.stat says about the cgroup's memory (bytes), and how many
+ * page cache pages were read again soon after being reclaimed
+ * (workingset_refault_file, a count of pages since 5.9; 0 and
+ * has_refault_file false on older kernels); the other lines are skipped. */
 struct cg_memory_stat {
 	uint64_t anon, file, shmem;
+	uint64_t refault_file;
+	bool has_refault_file;
 };
 
 /* memory.pressure: cumulative stall time (µs) and the 10 s averages (%). */
@@ -61,7 +65,8 @@ int cg_parse_memory_events(const char *file, const char *buf, size_t len,
 int cg_parse_cgroup_events(const char *file, const char *buf, size_t len,
 			   struct cg_cgroup_events *out, char *err, size_t errlen);
 /* Parses memory.stat: same line rules; anon, file and shmem are required
- * (every kernel since 4.x writes them), the rest is skipped. */
+ * (every kernel since 4.x writes them), workingset_refault_file is
+ * optional, the rest is skipped. */
 int cg_parse_memory_stat(const char *file, const char *buf, size_t len,
 			 struct cg_memory_stat *out, char *err, size_t errlen);
 /* Parses a PSI file ("some avg10=… avg60=… avg300=… total=…" and a "full"

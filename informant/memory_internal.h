@@ -72,6 +72,11 @@ struct mem_predict {
 	bool have_pressure;
 	struct cg_pressure pressure; /* the last memory.pressure reading */
 	uint64_t pressure_ms;
+	/* workingset_refault_file of the last sample, and at the start of the
+	 * current and of the previous second: a stall is judged against the
+	 * refaults of the last 1–2 s. */
+	bool have_refaults;
+	uint64_t refaults, refaults_mark, refaults_prev_mark, refaults_mark_ms;
 };
 
 struct mem_downscale {

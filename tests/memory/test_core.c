@@ -519,7 +519,9 @@ static void test_downscale_reclaims_first(void **state)
 }
 
 /* PSI: a trigger asks at once; readings ask when "some" grew by 100 ms
- * within a second; totals alone (a trigger watches) never ask. */
+ * within a second; totals alone (a trigger watches) never ask.  Here the
+ * reclaimed page cache is read again (refaults): the working set does not
+ * fit. */
 static void test_psi_stalls_ask(void **state)
 {
 	struct config cfg = defaults();
@@ -528,24 +530,68 @@ static void test_psi_stalls_ask(void **state)
 
 	(void)state;
 	boot_with_cache(&f, &cfg, 500 * MiB, 500 * MiB);
+	f.stat.has_refault_file = true;
 	memory_on_pressure(f.m, &pr, MEMORY_PSI_READING);
-	fake_advance(&f, 1000);
-	pr.some_total_us += 50000;
-	memory_on_pressure(f.m, &pr, MEMORY_PSI_READING);
-	assert_int_equal(f.asks, 0); /* 50 ms: noise */
-	fake_advance(&f, 1000);
-	pr.some_total_us += 150000;
-	memory_on_pressure(f.m, &pr, MEMORY_PSI_TOTALS);
-	assert_int_equal(f.asks, 0);
-	fake_advance(&f, 1000);
-	pr.some_total_us += 150000;
-	memory_on_pressure(f.m, &pr, MEMORY_PSI_READING);
-	assert_int_equal(f.asks, 1);
+	for (int s = 0; s < 3; s++) {
+		f.stat.refault_file += 5000; /* pages, each second */
+		run(&f, 1000);
+		pr.some_total_us += s == 0 ? 50000 : 150000;
+		memory_on_pressure(f.m, &pr, s == 1 ? MEMORY_PSI_TOTALS : MEMORY_PSI_READING);
+		/* 50 ms: noise; 150 ms as totals: a trigger is watching */
+		assert_int_equal(f.asks, s == 2 ? 1 : 0);
+	}
 	assert_false(f.ask_predicted[0]);
 	assert_true(f.metrics.psi_some_seconds_total > 0.34);
-	fake_advance(&f, 2500); /* past the back-off's first step */
+	run(&f, 2500); /* past the back-off's first step */
+	f.stat.refault_file += 5000;
+	run(&f, 300);
 	memory_on_pressure(f.m, NULL, MEMORY_PSI_TRIGGER);
 	assert_int_equal(f.asks, 2);
+	assert_true(f.metrics.psi_stalls_total == 2);
+	fake_free(&f);
+}
+
+/* A stall while the kernel reclaims page cache that nobody reads again
+ * (a scan larger than memory.high: the kernel counts that reclaim as
+ * stall) asks nothing; the same stall asks once the cache is read again
+ * or once the workload itself reaches memory.high. */
+static void test_psi_stall_from_cache_reclaim(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+
+	(void)state;
+	boot_with_cache(&f, &cfg, 500 * MiB, 500 * MiB);
+	f.stat.has_refault_file = true;
+	f.stat.refault_file = 100000; /* old refaults do not count */
+	for (int s = 0; s < 4; s++) {
+		f.stat.refault_file += 300; /* program text, now and then */
+		run(&f, 1000);
+		memory_on_pressure(f.m, NULL, MEMORY_PSI_TRIGGER);
+	}
+	assert_int_equal(f.asks, 0);
+	assert_true(f.metrics.psi_stalls_total == 0);
+	f.stat.refault_file += 2000; /* 8 MiB read again: thrashing */
+	run(&f, 300);
+	memory_on_pressure(f.m, NULL, MEMORY_PSI_TRIGGER);
+	assert_int_equal(f.asks, 1);
+	fake_free(&f);
+
+	boot_with_cache(&f, &cfg, 500 * MiB, 500 * MiB);
+	f.stat.has_refault_file = true;
+	run(&f, 1000);
+	f.stat.anon = f.high - 110 * MiB; /* + shmem 16 + buffer 100 > high */
+	f.current = f.stat.anon + f.stat.file;
+	run(&f, 300);
+	memory_on_pressure(f.m, NULL, MEMORY_PSI_TRIGGER);
+	assert_true(f.asks >= 1);
+	fake_free(&f);
+
+	/* Without refault counts (before 5.9) the workload decides alone. */
+	boot_with_cache(&f, &cfg, 500 * MiB, 500 * MiB);
+	run(&f, 1000);
+	memory_on_pressure(f.m, NULL, MEMORY_PSI_TRIGGER);
+	assert_int_equal(f.asks, 0);
 	fake_free(&f);
 }
 
@@ -567,6 +613,7 @@ int main(void)
 		cmocka_unit_test(test_prediction_on_the_workload),
 		cmocka_unit_test(test_downscale_reclaims_first),
 		cmocka_unit_test(test_psi_stalls_ask),
+		cmocka_unit_test(test_psi_stall_from_cache_reclaim),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
