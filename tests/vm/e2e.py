@@ -27,6 +27,9 @@ import vmlib  # noqa: E402
 from autoscaler import Autoscaler  # noqa: E402
 from hostagent import HostAgent, http_request  # noqa: E402
 from monitoragent import MonitorAgent  # noqa: E402
+import pglab  # noqa: E402
+import pgguest  # noqa: E402
+from pgstory import PgStory  # noqa: E402
 from vmlib import MIB, GuestError, log  # noqa: E402
 
 CG = "/sys/fs/cgroup/neon-postgres"
@@ -361,7 +364,7 @@ class Story:
 
     def collect(self, work):
         """Copies the guest's daemon log and watcher log into work."""
-        for name in ("vmi.log", "watch.log"):
+        for name in ("vmi.log", "watch.log", "cgmon.log", "pgwatch.log", "pg.log"):
             try:
                 rc, out = self.vm.run(f"cat /run/{name}", timeout=5)
             except (OSError, GuestError):
@@ -382,6 +385,8 @@ def main():
     ap.add_argument("--cache", default=os.environ.get(
         "VMI_VM_CACHE", os.path.expanduser("~/.cache/vmi-vm")))
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--fixtures", help="write the guest's memory.stat and memory.pressure "
+                    "(a cgroup full of page cache) into this directory")
     args = ap.parse_args()
     checks = Checks()
     work = tempfile.mkdtemp(prefix="vmi-vm-")
@@ -396,11 +401,19 @@ def main():
     try:
         kernel = vmlib.prepare_kernel(args.cache)
         vmtool = vmlib.build_vmtool(os.path.join(args.cache, "vmtool"))
+        disks, extra, users = [], {}, []
+        if os.path.exists(f"{pgguest.BINDIR}/postgres"):
+            disks = [pgguest.build_disk(args.cache)]
+            extra, users = pglab.initramfs_extra()
+        else:
+            log(f"SKIP the Postgres scenarios: {pgguest.BINDIR}/postgres is missing "
+                f"(install postgresql-{pgguest.PG_MAJOR})")
         initrd = vmlib.build_initramfs(os.path.join(work, "initrd.gz"), kernel, vmtool,
-                                       daemon=args.daemon, daemon_config=CONFIG)
+                                       daemon=args.daemon, daemon_config=CONFIG, extra=extra,
+                                       users=users)
         log(f"kernel {kernel.version}, initramfs {os.path.getsize(initrd) / MIB:.1f} MiB "
             f"(prepared in {time.monotonic() - t0:.1f}s)")
-        vm = vmlib.VM(kernel.image, initrd, work, mem_mib=BASE_MIB)
+        vm = vmlib.VM(kernel.image, initrd, work, mem_mib=BASE_MIB, disks=disks)
         vm.start()  # vm is set first: a failing start is stopped below too
         log(f"guest booted in {vm.boot_seconds:.1f}s (accelerator {vm.accel})")
         story = Story(vm, checks)
@@ -413,11 +426,13 @@ def main():
             story.dimm()
             story.handback()
             story.sigterm()
+            if disks:
+                PgStory(vm, checks, story.phase, fixtures=args.fixtures).run()
     except vmlib.Skip as e:
         print(f"vm: SKIP: {e}", flush=True)
         return 77
-    except (GuestError, OSError, TimeoutError, ValueError, AttributeError,
-            http.client.HTTPException, subprocess.SubprocessError) as e:
+    except (GuestError, OSError, TimeoutError, ValueError, AttributeError, IndexError,
+            KeyError, http.client.HTTPException, subprocess.SubprocessError) as e:
         checks.check("test ran to the end", False, f"{type(e).__name__}: {e}")
     finally:
         signal.alarm(0)

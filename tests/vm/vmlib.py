@@ -22,7 +22,10 @@ MIB = 1024 * 1024
 GUEST_CMD_PORT = 10399          # vmtool serve inside the guest
 GUEST_INFORMANT_PORT = 10301    # the daemon inside the guest
 HOST_FROM_GUEST = "10.0.2.2"    # slirp's address of the host's 127.0.0.1
-MODULES = ("virtio_pci", "virtio_net", "virtio_mem")
+# The Postgres disk needs virtio_blk and ext4.  crc32c-intel needs SSE4.2,
+# which TCG's CPU model lacks: crc32c_generic serves ext4 instead.
+MODULES = ("virtio_pci", "virtio_net", "virtio_mem", "virtio_blk", "ext4")
+MODULES_LEFT_OUT = ("crc32c-intel.ko",)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 _t0 = time.monotonic()
@@ -110,7 +113,7 @@ def prepare_kernel(cache_dir):
                        "linux-image-amd64 failed) and none is cached")
         pkg = cached[-1]
     kdir = os.path.join(cache_dir, pkg)
-    if not os.path.exists(os.path.join(kdir, "ready")):
+    if not _cached_for(kdir, MODULES):
         try:
             _fetch_kernel(pkg, kdir)
         except Skip:
@@ -129,6 +132,15 @@ def prepare_kernel(cache_dir):
     if not os.path.exists(image):
         image = os.path.join(kdir, "vmlinuz")
     return Kernel(version, image, [os.path.join(kdir, "modules", m) for m in order])
+
+
+def _cached_for(kdir, modules):
+    """The kernel in kdir is complete and holds the modules asked for now."""
+    try:
+        return open(os.path.join(kdir, "modules.wanted")).read().split() == list(modules) \
+            and os.path.exists(os.path.join(kdir, "ready"))
+    except OSError:
+        return False
 
 
 def _fetch_kernel(pkg, kdir):
@@ -152,8 +164,9 @@ def _fetch_kernel(pkg, kdir):
             out = run(["modprobe", "-d", root, "-S", version, "--show-depends", mod]).stdout
             for line in out.splitlines():
                 parts = line.split()
-                if parts[:1] == ["insmod"] and os.path.basename(parts[1]) not in order:
-                    order.append(os.path.basename(parts[1]))
+                name = os.path.basename(parts[1]) if parts[:1] == ["insmod"] else None
+                if name and name not in order and name not in MODULES_LEFT_OUT:
+                    order.append(name)
                     shutil.copy(parts[1], os.path.join(kdir + ".new", "modules"))
         bz = os.path.join(root, "boot", f"vmlinuz-{version}")
         shutil.copy(bz, os.path.join(kdir + ".new", "vmlinuz"))
@@ -162,7 +175,7 @@ def _fetch_kernel(pkg, kdir):
             with open(os.path.join(kdir + ".new", "vmlinux"), "wb") as f:
                 f.write(elf)
         for name, text in (("version", version), ("modules.order", "\n".join(order)),
-                           ("ready", "")):
+                           ("modules.wanted", "\n".join(MODULES)), ("ready", "")):
             with open(os.path.join(kdir + ".new", name), "w") as f:
                 f.write(text + "\n")
         os.rename(kdir + ".new", kdir)
@@ -231,11 +244,13 @@ def ldd_closure(binary):
     return libs
 
 
-def build_initramfs(out_path, kernel, vmtool, daemon=None, daemon_config=None, extra=None):
+def build_initramfs(out_path, kernel, vmtool, daemon=None, daemon_config=None, extra=None,
+                    users=()):
     """Writes a gzip'ed initramfs: busybox, vmtool, /init, the kernel's
     virtio modules, and (if given) the daemon with its libraries and its
     config at /etc/vm-informant/vm-informant.conf.  extra maps guest paths
-    to bytes."""
+    to bytes; users are (name, uid, gid) added to /etc/passwd and
+    /etc/group."""
     c = Cpio()
     for d in ("dev", "proc", "sys", "run", "tmp", "etc", "usr/bin", "sbin"):
         c.dir(d)
@@ -252,8 +267,10 @@ def build_initramfs(out_path, kernel, vmtool, daemon=None, daemon_config=None, e
         c.file(f"lib/modules/{os.path.basename(mod)}", open(mod, "rb").read(), 0o644)
     c.file("etc/vmi/modules", "".join(os.path.basename(m) + "\n"
                                       for m in kernel.modules).encode(), 0o644)
-    c.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
-    c.file("etc/group", b"root:x:0:\n", 0o644)
+    c.file("etc/passwd", "".join(f"{n}:x:{u}:{g}:{n}:/:/bin/sh\n" for n, u, g in
+                                 (("root", 0, 0), *users)).encode(), 0o644)
+    c.file("etc/group", "".join(f"{n}:x:{g}:\n" for n, _, g in
+                                (("root", 0, 0), *users)).encode(), 0o644)
     c.file("etc/hosts", b"127.0.0.1 localhost\n", 0o644)
     if daemon:
         c.file("usr/bin/vm-informant", open(daemon, "rb").read())
@@ -336,8 +353,9 @@ class VM:
     `vmem` bytes (initially unplugged) and DIMM slots for hot-plug."""
 
     def __init__(self, kernel, initrd, workdir, mem_mib=512, vmem_mib=3072, slots=4,
-                 maxmem_mib=6144, block_mib=8, append=""):
+                 maxmem_mib=6144, block_mib=8, append="", disks=()):
         self.kernel, self.initrd, self.workdir = kernel, initrd, workdir
+        self.disks = disks  # raw images, /dev/vda… in the guest; writes are not kept
         self.mem_mib, self.vmem_mib, self.block_mib = mem_mib, vmem_mib, block_mib
         self.slots, self.maxmem_mib, self.append = slots, maxmem_mib, append
         self.proc = self.qmp = None
@@ -364,7 +382,18 @@ class VM:
                 "-device", "virtio-net-pci,netdev=n0,romfile=",
                 "-object", f"memory-backend-ram,id=vmem0,size={self.vmem_mib}M",
                 "-device", f"virtio-mem-pci,id=vm0,memdev=vmem0,block-size={self.block_mib}M,"
-                           "requested-size=0"]
+                           "requested-size=0",
+                *self._disk_args()]
+
+    def _disk_args(self):
+        # snapshot=on: the guest's writes go to a temporary overlay, so a
+        # cached image serves every run unchanged.
+        args = []
+        for i, path in enumerate(self.disks):
+            args += ["-drive", f"file={path},format=raw,if=none,id=disk{i},snapshot=on,"
+                               "cache=unsafe",
+                     "-device", f"virtio-blk-pci,drive=disk{i}"]
+        return args
 
     def start(self, timeout=90):
         """Boots and waits until the guest's command channel answers."""

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * vmtool.c — the guest side of the real-VM end-to-end test, one static
- * binary with three jobs:
+ * binary with these jobs:
  *
  *   vmtool serve PORT            PID 1's command channel: one shell command
  *                                per TCP connection, its output, then
@@ -11,14 +11,27 @@
  *                                SIGUSR1 frees it all, SIGTERM ends it.
  *   vmtool watch OUT FILE...     logs every change of the FILEs (inotify)
  *                                as "<monotonic ms> <file> <content>" lines.
+ *   vmtool cgmon OUT CGDIR TRIGGER MS
+ *                                a PSI trigger of its own on the cgroup's
+ *                                memory.pressure; logs "<ms> trigger|tick
+ *                                some=<µs> full=<µs> current= anon= file=
+ *                                shmem= refault= high= oom_kill=" when it
+ *                                fires and every MS milliseconds.
+ *   vmtool as UID GID PROG ARG...  runs PROG as that user (no groups).
+ *   vmtool timed OUT PROG ARG... runs PROG and writes "<start ms> <end ms>
+ *                                <exit status>" to OUT when it is done.
+ *   vmtool now                   prints CLOCK_MONOTONIC in ms.
  *
  * Everything is bounded: a request line is at most 4 KiB and must arrive
  * within 5 s, a command gets at most 60 s.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +290,133 @@ static int watch(const char *out_path, int nfiles, char **files)
 	}
 }
 
+/* ---- cgmon ---------------------------------------------------------------- */
+
+/* The number after "<key> " or "<key>=" in a keyed file's text (0 if absent). */
+static unsigned long long keyed(const char *buf, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = buf; (p = strstr(p, key)) != NULL; p += klen) {
+		bool at_start = p == buf || p[-1] == '\n' || p[-1] == ' ';
+
+		if (at_start && (p[klen] == ' ' || p[klen] == '='))
+			return strtoull(p + klen + 1, NULL, 10);
+	}
+	return 0;
+}
+
+static void read_at(int fd, char *buf, size_t size)
+{
+	ssize_t n = pread(fd, buf, size - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+struct cgmon {
+	FILE *out;
+	int pressure, current, stat, events;
+};
+
+static void cgmon_log(struct cgmon *c, const char *what)
+{
+	char pr[512], cur[64], st[4096], ev[512];
+	const char *full;
+
+	read_at(c->pressure, pr, sizeof(pr));
+	read_at(c->current, cur, sizeof(cur));
+	read_at(c->stat, st, sizeof(st));
+	read_at(c->events, ev, sizeof(ev));
+	full = strstr(pr, "full");
+	fprintf(c->out, "%.3f %s some=%llu full=%llu current=%llu anon=%llu file=%llu "
+		"shmem=%llu refault=%llu high=%llu oom_kill=%llu\n", now_ms(), what,
+		keyed(pr, "total"), full ? keyed(full, "total") : 0, strtoull(cur, NULL, 10),
+		keyed(st, "anon"), keyed(st, "file"), keyed(st, "shmem"),
+		keyed(st, "workingset_refault_file"), keyed(ev, "high"), keyed(ev, "oom_kill"));
+	fflush(c->out);
+}
+
+static int open_in(const char *dir, const char *file, int flags)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return open(path, flags | O_CLOEXEC);
+}
+
+static int cgmon(const char *out_path, const char *dir, const char *trigger, int tick_ms)
+{
+	struct cgmon c = {
+		.out = fopen(out_path, "we"),
+		.pressure = open_in(dir, "memory.pressure", O_RDONLY),
+		.current = open_in(dir, "memory.current", O_RDONLY),
+		.stat = open_in(dir, "memory.stat", O_RDONLY),
+		.events = open_in(dir, "memory.events", O_RDONLY),
+	};
+	int tfd = open_in(dir, "memory.pressure", O_RDWR | O_NONBLOCK);
+	double next;
+
+	if (!c.out || c.pressure < 0 || c.current < 0 || c.stat < 0 || c.events < 0 || tfd < 0)
+		die("cgmon: open");
+	if (write(tfd, trigger, strlen(trigger) + 1) < 0)
+		die("cgmon: trigger");
+	cgmon_log(&c, "tick");
+	next = now_ms() + tick_ms;
+	for (;;) {
+		struct pollfd p = { .fd = tfd, .events = POLLPRI };
+		double left = next - now_ms();
+		int r = poll(&p, 1, left > 0 ? (int)left : 0);
+
+		if (r < 0 && errno != EINTR)
+			die("cgmon: poll");
+		if (r > 0 && (p.revents & (POLLERR | POLLHUP)))
+			return 1;
+		if (r > 0 && (p.revents & POLLPRI))
+			cgmon_log(&c, "trigger");
+		if (now_ms() >= next) {
+			cgmon_log(&c, "tick");
+			next += tick_ms;
+		}
+	}
+}
+
+/* ---- as, timed, now -------------------------------------------------------- */
+
+static int run_as(const char *uid, const char *gid, char **argv)
+{
+	gid_t g = (gid_t)strtoul(gid, NULL, 10);
+
+	if (setgroups(0, NULL) < 0 || setgid(g) < 0 || setuid((uid_t)strtoul(uid, NULL, 10)) < 0)
+		die("as: set ids");
+	execv(argv[0], argv);
+	die(argv[0]);
+}
+
+static int timed(const char *out_path, char **argv)
+{
+	double start = now_ms();
+	int status;
+	pid_t pid = fork();
+	FILE *out;
+
+	if (pid < 0)
+		die("timed: fork");
+	if (pid == 0) {
+		execv(argv[0], argv);
+		die(argv[0]);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die("timed: waitpid");
+	out = fopen(out_path, "we");
+	if (!out)
+		die(out_path);
+	fprintf(out, "%.3f %.3f %d\n", start, now_ms(),
+		WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	fclose(out);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "serve") == 0)
@@ -285,6 +425,17 @@ int main(int argc, char **argv)
 		return alloc(strtoul(argv[2], NULL, 10), argv[3]);
 	if (argc >= 4 && strcmp(argv[1], "watch") == 0)
 		return watch(argv[2], argc - 3, argv + 3);
-	fprintf(stderr, "usage: vmtool serve PORT | alloc MIB STATEFILE | watch OUT FILE...\n");
+	if (argc == 6 && strcmp(argv[1], "cgmon") == 0)
+		return cgmon(argv[2], argv[3], argv[4], atoi(argv[5]));
+	if (argc >= 5 && strcmp(argv[1], "as") == 0)
+		return run_as(argv[2], argv[3], argv + 4);
+	if (argc >= 4 && strcmp(argv[1], "timed") == 0)
+		return timed(argv[2], argv + 3);
+	if (argc == 2 && strcmp(argv[1], "now") == 0) {
+		printf("%.3f\n", now_ms());
+		return 0;
+	}
+	fprintf(stderr, "usage: vmtool serve PORT | alloc MIB STATEFILE | watch OUT FILE... | "
+		"cgmon OUT CGDIR TRIGGER MS | as UID GID PROG ARG... | timed OUT PROG ARG... | now\n");
 	return 2;
 }
