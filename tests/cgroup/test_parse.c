@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Table tests for the strict cgroup file parsers. */
+/* Table tests for the strict cgroup file parsers, and the files of a real
+ * 6.1 guest (tests/cgroup/fixtures, captured by tests/vm/e2e.py --fixtures
+ * after the Postgres scan and thrash scenarios), bytes as the kernel wrote
+ * them. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -195,6 +199,200 @@ static void test_cgroup_events_table(void **state)
 	}
 }
 
+/* ---- memory.stat, memory.pressure: the real files of a 6.1 guest ---------- */
+
+/* Reads tests/cgroup/fixtures/<name> into buf (NUL-terminated); its length. */
+static size_t fixture(const char *name, char *buf, size_t size)
+{
+	const char *dir = getenv("VMI_TESTS_DIR");
+	char path[1024];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup/fixtures/%s", dir ? dir : "tests", name);
+	f = fopen(path, "rb");
+	if (!f)
+		fail_msg("fixture %s: %s", path, strerror(errno));
+	n = fread(buf, 1, size - 1, f);
+	assert_true(feof(f)); /* it fit */
+	fclose(f);
+	buf[n] = '\0';
+	return n;
+}
+
+struct stat_fixture {
+	const char *tag;
+	uint64_t anon, file, shmem, refault_file, current, workload;
+};
+
+/* The values are the files' own lines; workload = current − (file − shmem). */
+static const struct stat_fixture stat_fixtures[] = {
+	/* after a scan twice memory.high: the cgroup is page cache */
+	{ "scan", 4182016, 59211776, 3395584, 354, 65179648, 9363456 },
+	/* after reading a table that does not fit again and again */
+	{ "thrash", 4198400, 40153088, 5206016, 31122, 46100480, 11153408 },
+};
+
+static void test_memory_stat_fixtures(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(stat_fixtures) / sizeof(stat_fixtures[0]); i++) {
+		const struct stat_fixture *fx = &stat_fixtures[i];
+		char buf[CG_FILE_MAX + 1], name[64], err[256] = "";
+		struct cg_memory_stat st;
+		uint64_t current;
+		size_t len;
+
+		snprintf(name, sizeof(name), "6.1-%s-memory.stat", fx->tag);
+		len = fixture(name, buf, sizeof(buf));
+		assert_int_equal(cg_parse_memory_stat(name, buf, len, &st, err, sizeof(err)), 0);
+		assert_true(st.anon == fx->anon && st.file == fx->file && st.shmem == fx->shmem);
+		assert_true(st.has_refault_file && st.refault_file == fx->refault_file);
+		snprintf(name, sizeof(name), "6.1-%s-memory.current", fx->tag);
+		len = fixture(name, buf, sizeof(buf));
+		assert_int_equal(cg_parse_value(name, buf, len, &current, err, sizeof(err)), 0);
+		assert_true(current == fx->current);
+		assert_true(cg_workload_bytes(current, &st) == fx->workload);
+	}
+}
+
+/* Edits of the real file: what a truncated read, an older kernel or a
+ * corrupted file would hand the parser. */
+static void test_memory_stat_edits(void **state)
+{
+	char buf[CG_FILE_MAX + 1], edit[CG_FILE_MAX + 64], err[256];
+	struct cg_memory_stat st;
+	size_t len;
+	char *line;
+
+	(void)state;
+	len = fixture("6.1-scan-memory.stat", buf, sizeof(buf));
+
+	/* Cut right after "shmem": the rest is optional. */
+	line = strstr(buf, "\nzswap ");
+	assert_non_null(line);
+	assert_int_equal(cg_parse_memory_stat("m", buf, (size_t)(line - buf) + 1, &st, err,
+					      sizeof(err)), 0);
+	assert_false(st.has_refault_file);
+
+	/* Before 5.9 the counter was "workingset_refault" (anon and file). */
+	snprintf(edit, sizeof(edit), "%s", buf);
+	line = strstr(edit, "workingset_refault_file");
+	memcpy(line, "workingset_refault_fil_", 23);
+	assert_int_equal(cg_parse_memory_stat("m", edit, len, &st, err, sizeof(err)), 0);
+	assert_false(st.has_refault_file);
+	assert_true(st.refault_file == 0);
+
+	/* Cut before "shmem": required, so the read is refused. */
+	line = strstr(buf, "\nshmem ");
+	assert_int_equal(cg_parse_memory_stat("m", buf, (size_t)(line - buf) + 1, &st, err,
+					      sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "m: required \"shmem\" is missing"));
+
+	/* A line twice, a cut in the middle of a name, an empty read. */
+	snprintf(edit, sizeof(edit), "%sfile 1\n", buf);
+	assert_int_equal(cg_parse_memory_stat("m", edit, len + 7, &st, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "\"file\" appears twice"));
+	line = strstr(buf, "\npgscan ");
+	assert_int_equal(cg_parse_memory_stat("m", buf, (size_t)(line - buf) + 4, &st, err,
+					      sizeof(err)), -EINVAL);
+	assert_int_equal(cg_parse_memory_stat("m", buf, 0, &st, err, sizeof(err)), -ENODATA);
+}
+
+/* Page cache larger than memory.current (read at another moment) or
+ * shmem above file: the workload is floored, never wraps. */
+static void test_workload_bytes_bounds(void **state)
+{
+	struct cg_memory_stat st = { .anon = 1, .file = 100, .shmem = 10 };
+
+	(void)state;
+	assert_true(cg_workload_bytes(1000, &st) == 910);
+	assert_true(cg_workload_bytes(90, &st) == 0);
+	assert_true(cg_workload_bytes(50, &st) == 0);
+	st.shmem = 200; /* tmpfs beyond the file count: nothing to take off */
+	assert_true(cg_workload_bytes(1000, &st) == 1000);
+	st = (struct cg_memory_stat){ .file = UINT64_MAX };
+	assert_true(cg_workload_bytes(UINT64_MAX, &st) == 0);
+}
+
+struct pressure_fixture {
+	const char *tag;
+	uint64_t some_total, full_total;
+	double some_avg10, full_avg10;
+};
+
+static const struct pressure_fixture pressure_fixtures[] = {
+	{ "scan", 778010, 777266, 4.59, 4.59 },
+	{ "thrash", 1363234, 1247114, 5.50, 4.59 },
+};
+
+static void test_pressure_fixtures(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(pressure_fixtures) / sizeof(pressure_fixtures[0]); i++) {
+		const struct pressure_fixture *fx = &pressure_fixtures[i];
+		char buf[CG_FILE_MAX + 1], name[64], err[256] = "";
+		struct cg_pressure pr;
+		size_t len;
+
+		snprintf(name, sizeof(name), "6.1-%s-memory.pressure", fx->tag);
+		len = fixture(name, buf, sizeof(buf));
+		assert_int_equal(cg_parse_pressure(name, buf, len, &pr, err, sizeof(err)), 0);
+		assert_true(pr.some_total_us == fx->some_total && pr.full_total_us == fx->full_total);
+		assert_true(pr.some_avg10 > fx->some_avg10 - 1e-9 && pr.some_avg10 < fx->some_avg10 + 1e-9);
+		assert_true(pr.full_avg10 > fx->full_avg10 - 1e-9 && pr.full_avg10 < fx->full_avg10 + 1e-9);
+	}
+}
+
+struct pressure_case {
+	const char *buf;
+	size_t len;
+	int want_rc;
+	uint64_t some, full;
+};
+
+#define SOME "some avg10=4.59 avg60=1.09 avg300=0.24 total=778010\n"
+#define FULL_LINE "full avg10=4.59 avg60=1.09 avg300=0.24 total=777266\n"
+
+static const struct pressure_case pressure_cases[] = {
+	{ S(SOME FULL_LINE), 0, 778010, 777266 },
+	{ S(FULL_LINE SOME), 0, 778010, 777266 },            /* either order */
+	{ S(SOME "full avg10=4.59 avg60=1.09 avg300=0.24 total=777266"), 0, 778010, 777266 },
+	{ S("some avg10=0.00 avg60=0.00 avg300=0.00 total=0 avg600=1.00\n" FULL_LINE), 0, 0,
+	  777266 },                                           /* a newer kernel's token */
+	{ S("some avg10=100.00 avg60=0.00 avg300=0.00 total=1\n" FULL_LINE), 0, 1, 777266 },
+	{ S(SOME), -EINVAL, 0, 0 },                          /* truncated */
+	{ S(SOME SOME FULL_LINE), -EINVAL, 0, 0 },
+	{ S("some avg10=100.01 avg60=0 avg300=0 total=1\n" FULL_LINE), -EINVAL, 0, 0 },
+	{ S("some avg10=4.59 avg60=1.09 avg300=0.24\n" FULL_LINE), -EINVAL, 0, 0 },
+	{ S("some avg10=4.59 total=-1\n" FULL_LINE), -EINVAL, 0, 0 },
+	{ S("some avg10=4.59 total=778010 \n" FULL_LINE), -EINVAL, 0, 0 },
+	{ S("some  avg10=4.59 total=778010\n" FULL_LINE), -EINVAL, 0, 0 },
+	{ S("SOME avg10=4.59 total=778010\n" FULL_LINE), -EINVAL, 0, 0 },
+	{ S(SOME "\n" FULL_LINE), -EINVAL, 0, 0 },
+	{ S(""), -ENODATA, 0, 0 },
+};
+
+static void test_pressure_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(pressure_cases) / sizeof(pressure_cases[0]); i++) {
+		const struct pressure_case *c = &pressure_cases[i];
+		struct cg_pressure pr = { 7, 7, 7, 7 };
+		char err[256] = "";
+		int rc = cg_parse_pressure("memory.pressure", c->buf, c->len, &pr, err, sizeof(err));
+
+		print_message("case %zu: rc %d err '%s'\n", i, rc, err);
+		assert_int_equal(rc, c->want_rc);
+		if (rc == 0) {
+			assert_true(pr.some_total_us == c->some && pr.full_total_us == c->full);
+		} else {
+			assert_non_null(strstr(err, "memory.pressure: "));
+			assert_true(pr.some_total_us == 7); /* untouched on error */
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +401,11 @@ int main(void)
 		cmocka_unit_test(test_memory_events_table),
 		cmocka_unit_test(test_memory_events_overlong),
 		cmocka_unit_test(test_cgroup_events_table),
+		cmocka_unit_test(test_memory_stat_fixtures),
+		cmocka_unit_test(test_memory_stat_edits),
+		cmocka_unit_test(test_workload_bytes_bounds),
+		cmocka_unit_test(test_pressure_fixtures),
+		cmocka_unit_test(test_pressure_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

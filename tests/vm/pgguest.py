@@ -41,11 +41,11 @@ SOCKDIR = "/run/postgresql"
 # costs little CPU per byte (TCG is slow) and TOAST never applies.
 ROW_PAD = 1800
 ROWS_PER_MIB = 128 * 4
-TABLES = (("scan", 256),   # scenario (a): twice memory.high (128 MiB)
-          ("sortme", 112), # scenario (b): sorted with a large work_mem
-          ("hot", 104))    # scenario (d): read again and again
+TABLES = (("scan", 128),   # scenario (a): twice memory.high (64 MiB)
+          ("sortme", 56),  # scenario (b): sorted with a large work_mem
+          ("hot", 52))     # scenario (d): read again and again
 # Bumped whenever the recipe below changes what the image holds.
-RECIPE = "3"
+RECIPE = "4"
 
 # Server settings in the guest (the command line overrides the host's
 # postgresql.conf): tiny shared memory, no background writes that would
@@ -235,6 +235,11 @@ class PgGuest:
                 return done
             time.sleep(0.2)
         return None
+
+    def cancel_all(self):
+        """Cancels every other client's running query."""
+        self.query("SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity "
+                   "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
 
     def stop(self):
         self.vm.run(f"kill -INT $(head -n 1 {MOUNT}/data/postmaster.pid) 2>/dev/null")

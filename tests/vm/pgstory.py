@@ -22,12 +22,12 @@ from autoscaler import Autoscaler
 from pglab import CG, HIGH_BUFFER, Lab, vm_for_high
 from vmlib import MIB, log
 
-HIGH_SCAN = 128 * MIB    # (a): the scan table is twice this
-HIGH_SMALL = 96 * MIB    # (c), (b), (d)
-GRANT = 256 * MIB        # what the host plugs for (b)'s ask
+HIGH_SCAN = 64 * MIB     # (a): the scan table is twice this
+HIGH_SMALL = 48 * MIB    # (c), (b), (d)
+GRANT = 128 * MIB        # what the host plugs for (b)'s ask
 SORT_SQL = ("SET work_mem = '512MB'; SELECT sum(octet_length(pad)) FROM "
             "(SELECT pad FROM sortme ORDER BY id DESC OFFSET 0) s")
-THRASH_PASSES = 5
+THRASH_PASSES = 4
 STALL_ASK_BOUND_MS = 2000
 CLOCK_SLACK_MS = 100     # host/guest clock mapping and delivery jitter
 
@@ -114,7 +114,7 @@ class PgStory:
                          res.delta("upscale_requests_total") == 0, summary)
             self.c.check("[workload] the memory.high events were counted as page cache",
                          res.delta("memory_high_cache_events_total") > 0, summary)
-            self.capture_fixtures()
+            self.capture_fixtures("scan")
         self.check_no_oom(res)
         return res
 
@@ -133,15 +133,16 @@ class PgStory:
                 f"{int(res.delta('freezes_total'))} freezes, {res.oom_kills} OOM kills, "
                 f"PSI stall {res.stall_s:.2f}s, {2 * HIGH_SCAN / MIB / res.seconds:.0f} MiB/s")
 
-    def capture_fixtures(self):
-        """The real files of a cgroup full of page cache (tests/cgroup/fixtures)."""
+    def capture_fixtures(self, tag):
+        """The cgroup's real files at this moment, for tests/cgroup/fixtures
+        (--fixtures DIR): bytes as the kernel wrote them."""
         if not self.fixtures:
             return
         os.makedirs(self.fixtures, exist_ok=True)
-        for name in ("memory.stat", "memory.pressure"):
-            with open(os.path.join(self.fixtures, f"6.1-{name}"), "w") as f:
+        for name in ("memory.stat", "memory.pressure", "memory.current"):
+            with open(os.path.join(self.fixtures, f"6.1-{tag}-{name}"), "w") as f:
                 f.write(self.vm.read_file(f"{CG}/{name}"))
-        log(f"fixtures written to {self.fixtures}")
+        log(f"fixtures ({tag}) written to {self.fixtures}")
 
     # ---- (c) downscale after reclaim -------------------------------------------
 
@@ -186,7 +187,8 @@ class PgStory:
         self.c.check("the sort completed", res.status == 0 and
                      res.output == str(rows("sortme") * pgguest.ROW_PAD),
                      f"{res.output!r} in {res.seconds:.2f}s")
-        self.c.check("the sort grew anonymous memory", res.peak("anon") >= 64 * MIB,
+        self.c.check("the sort grew anonymous memory past memory.high",
+                     res.peak("anon") >= HIGH_SMALL,
                      f"anon up to {mib(res.peak('anon'))}")
         if not self.c.check("it asked for memory", bool(res.asks)):
             return
@@ -203,7 +205,7 @@ class PgStory:
                      str(granted))
         self.check_no_oom(res)
         status, body = scaler.downscale_vmem(0)
-        self.c.check("back to memory.high 96 MiB after the sort", status == 200 and
+        self.c.check(f"back to memory.high {mib(HIGH_SMALL)} after the sort", status == 200 and
                      isinstance(body, dict) and body.get("Ok") is True, f"{status} {body}")
 
     # ---- (d) PSI -------------------------------------------------------------------
@@ -217,10 +219,11 @@ class PgStory:
         time.sleep(1.5)  # the PSI window of the warm-up pass closes
         self.lab.sync_clock()
         sql = "; ".join(["SELECT count(*) FROM hot"] * THRASH_PASSES)
-        res = self.lab.measure("thrash", sql, settle=0.5)
+        res = self.lab.measure("thrash", sql, settle=0.5, cancel_after_ask=1.0)
         self.results.append(res)
         triggers = res.triggers()
         refaulted = res.grew("refault")
+        self.capture_fixtures("thrash")
         self.c.check("the passes stalled on memory (PSI trigger of the test's own)",
                      bool(triggers), f"stall {res.stall_s:.2f}s in {res.seconds:.2f}s, "
                      f"{refaulted} pages refaulted")
