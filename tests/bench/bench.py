@@ -110,6 +110,7 @@ class Bench:
         self.daemon_bin = os.path.join(args.build, "informant", "vm-informant")
         self.rows = []       # (benchmark, figure, value, floor, ratio, target, met)
         self.notes = []
+        self.sections = []   # (title, Markdown lines) after the main table
 
     def exe(self, name):
         return os.path.join(self.args.bin, name)
@@ -395,6 +396,26 @@ class Bench:
                 leads[0], leads[len(leads) // 2], leads[-1]), "2000 (horizon)",
                 "%.2f" % (leads[len(leads) // 2] / 2000.0), "", "")
 
+    # ---- 6. the VM workloads: a real Postgres in a QEMU guest ----
+    def bench_vm(self):
+        import vm_bench
+        rounds = 1 if self.args.quick else 3
+        vb = vm_bench.VmBench(self.daemon_bin, os.environ.get(
+            "VMI_VM_CACHE", os.path.expanduser("~/.cache/vmi-vm")), rounds)
+        try:
+            vb.run()
+        except vm_bench.vmlib.Skip as e:
+            self.notes.append("vm: skipped: %s" % e)
+            return
+        except vm_bench.vmlib.GuestError as e:
+            raise RuntimeError("guest: %s" % e)
+        lines = vb.table()
+        print("\n".join(lines), flush=True)
+        self.sections.append((
+            "VM workloads (Postgres 15 in a QEMU guest, %s, boot %.1f s; median of %d "
+            "round%s; the host grants nothing)" % (vb.accel, vb.boot_s, rounds,
+                                                   "" if rounds == 1 else "s"), lines))
+
     # ---- report ----
     def machine(self):
         cpu = "?"
@@ -422,6 +443,8 @@ class Bench:
                  "|---|---|---|---|---|---|---|"]
         for r in self.rows:
             lines.append("| " + " | ".join(str(x) for x in r) + " |")
+        for title, table in self.sections:
+            lines += ["", "## " + title, ""] + table
         if self.notes:
             lines += ["", "Notes:", ""] + ["- " + n.replace("\n", " ") for n in self.notes]
         os.makedirs(os.path.dirname(self.args.out), exist_ok=True)
@@ -436,7 +459,7 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", help="comma-separated: freeze,try,health,idle,predict")
+    ap.add_argument("--only", help="comma-separated: freeze,try,health,idle,predict,vm")
     args = ap.parse_args()
     b = Bench(args)
     started = datetime.datetime.utcnow()
@@ -450,7 +473,8 @@ def main():
              ("try", b.bench_try_upscale, ["floor-freeze", "event-driver"]),
              ("health", b.bench_health, ["loadgen", "event-driver"]),
              ("idle", b.bench_idle, ["floor-idle"]),
-             ("predict", b.bench_predict, ["event-driver"])]
+             ("predict", b.bench_predict, ["event-driver"]),
+             ("vm", b.bench_vm, [])]
     only = set(args.only.split(",")) if args.only else None
     for name, fn, needs in steps:
         if only and name not in only:
@@ -464,7 +488,7 @@ def main():
         print("== %s" % name, flush=True)
         try:
             fn()
-        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as e:
             msg = "%s: failed: %s" % (name, e)
             print(msg)
             b.notes.append(msg)
