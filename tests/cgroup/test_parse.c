@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -201,14 +202,17 @@ static void test_cgroup_events_table(void **state)
 
 /* ---- memory.stat, memory.pressure: the real files of a 6.1 guest ---------- */
 
-/* Reads tests/cgroup/fixtures/<name> into buf (NUL-terminated); its length. */
-static size_t fixture(const char *name, char *buf, size_t size)
+/* Reads tests/cgroup/fixtures/6.1-<tag>-<file> into buf (NUL-terminated)
+ * and its name into name; the length. */
+static size_t fixture(const char *tag, const char *file, char *name, size_t namelen, char *buf,
+		      size_t size)
 {
 	const char *dir = getenv("VMI_TESTS_DIR");
 	char path[1024];
 	size_t n;
 	FILE *f;
 
+	snprintf(name, namelen, "6.1-%s-%s", tag, file);
 	snprintf(path, sizeof(path), "%s/cgroup/fixtures/%s", dir ? dir : "tests", name);
 	f = fopen(path, "rb");
 	if (!f)
@@ -220,39 +224,51 @@ static size_t fixture(const char *name, char *buf, size_t size)
 	return n;
 }
 
-struct stat_fixture {
+/* The files' own values; workload = current − (file − shmem). */
+struct guest_fixture {
 	const char *tag;
 	uint64_t anon, file, shmem, refault_file, current, workload;
+	uint64_t some_total, full_total;
+	double some_avg10, full_avg10;
 };
 
-/* The values are the files' own lines; workload = current − (file − shmem). */
-static const struct stat_fixture stat_fixtures[] = {
+static const struct guest_fixture guest_fixtures[] = {
 	/* after a scan twice memory.high: the cgroup is page cache */
-	{ "scan", 4182016, 59211776, 3395584, 354, 65179648, 9363456 },
+	{ "scan", 4182016, 59211776, 3395584, 354, 65179648, 9363456,
+	  778010, 777266, 4.59, 4.59 },
 	/* after reading a table that does not fit again and again */
-	{ "thrash", 4198400, 40153088, 5206016, 31122, 46100480, 11153408 },
+	{ "thrash", 4198400, 40153088, 5206016, 31122, 46100480, 11153408,
+	  1363234, 1247114, 5.50, 4.59 },
 };
 
-static void test_memory_stat_fixtures(void **state)
+static bool near(double a, double b)
+{
+	return a > b - 1e-9 && a < b + 1e-9;
+}
+
+static void test_guest_fixtures(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(stat_fixtures) / sizeof(stat_fixtures[0]); i++) {
-		const struct stat_fixture *fx = &stat_fixtures[i];
+	for (size_t i = 0; i < sizeof(guest_fixtures) / sizeof(guest_fixtures[0]); i++) {
+		const struct guest_fixture *fx = &guest_fixtures[i];
 		char buf[CG_FILE_MAX + 1], name[64], err[256] = "";
 		struct cg_memory_stat st;
+		struct cg_pressure pr;
 		uint64_t current;
 		size_t len;
 
-		snprintf(name, sizeof(name), "6.1-%s-memory.stat", fx->tag);
-		len = fixture(name, buf, sizeof(buf));
+		len = fixture(fx->tag, "memory.stat", name, sizeof(name), buf, sizeof(buf));
 		assert_int_equal(cg_parse_memory_stat(name, buf, len, &st, err, sizeof(err)), 0);
 		assert_true(st.anon == fx->anon && st.file == fx->file && st.shmem == fx->shmem);
 		assert_true(st.has_refault_file && st.refault_file == fx->refault_file);
-		snprintf(name, sizeof(name), "6.1-%s-memory.current", fx->tag);
-		len = fixture(name, buf, sizeof(buf));
+		len = fixture(fx->tag, "memory.current", name, sizeof(name), buf, sizeof(buf));
 		assert_int_equal(cg_parse_value(name, buf, len, &current, err, sizeof(err)), 0);
 		assert_true(current == fx->current);
 		assert_true(cg_workload_bytes(current, &st) == fx->workload);
+		len = fixture(fx->tag, "memory.pressure", name, sizeof(name), buf, sizeof(buf));
+		assert_int_equal(cg_parse_pressure(name, buf, len, &pr, err, sizeof(err)), 0);
+		assert_true(pr.some_total_us == fx->some_total && pr.full_total_us == fx->full_total);
+		assert_true(near(pr.some_avg10, fx->some_avg10) && near(pr.full_avg10, fx->full_avg10));
 	}
 }
 
@@ -260,13 +276,13 @@ static void test_memory_stat_fixtures(void **state)
  * corrupted file would hand the parser. */
 static void test_memory_stat_edits(void **state)
 {
-	char buf[CG_FILE_MAX + 1], edit[CG_FILE_MAX + 64], err[256];
+	char buf[CG_FILE_MAX + 1], edit[CG_FILE_MAX + 64], err[256], name[64];
 	struct cg_memory_stat st;
 	size_t len;
 	char *line;
 
 	(void)state;
-	len = fixture("6.1-scan-memory.stat", buf, sizeof(buf));
+	len = fixture("scan", "memory.stat", name, sizeof(name), buf, sizeof(buf));
 
 	/* Cut right after "shmem": the rest is optional. */
 	line = strstr(buf, "\nzswap ");
@@ -313,35 +329,6 @@ static void test_workload_bytes_bounds(void **state)
 	assert_true(cg_workload_bytes(1000, &st) == 1000);
 	st = (struct cg_memory_stat){ .file = UINT64_MAX };
 	assert_true(cg_workload_bytes(UINT64_MAX, &st) == 0);
-}
-
-struct pressure_fixture {
-	const char *tag;
-	uint64_t some_total, full_total;
-	double some_avg10, full_avg10;
-};
-
-static const struct pressure_fixture pressure_fixtures[] = {
-	{ "scan", 778010, 777266, 4.59, 4.59 },
-	{ "thrash", 1363234, 1247114, 5.50, 4.59 },
-};
-
-static void test_pressure_fixtures(void **state)
-{
-	(void)state;
-	for (size_t i = 0; i < sizeof(pressure_fixtures) / sizeof(pressure_fixtures[0]); i++) {
-		const struct pressure_fixture *fx = &pressure_fixtures[i];
-		char buf[CG_FILE_MAX + 1], name[64], err[256] = "";
-		struct cg_pressure pr;
-		size_t len;
-
-		snprintf(name, sizeof(name), "6.1-%s-memory.pressure", fx->tag);
-		len = fixture(name, buf, sizeof(buf));
-		assert_int_equal(cg_parse_pressure(name, buf, len, &pr, err, sizeof(err)), 0);
-		assert_true(pr.some_total_us == fx->some_total && pr.full_total_us == fx->full_total);
-		assert_true(pr.some_avg10 > fx->some_avg10 - 1e-9 && pr.some_avg10 < fx->some_avg10 + 1e-9);
-		assert_true(pr.full_avg10 > fx->full_avg10 - 1e-9 && pr.full_avg10 < fx->full_avg10 + 1e-9);
-	}
 }
 
 struct pressure_case {
@@ -401,10 +388,9 @@ int main(void)
 		cmocka_unit_test(test_memory_events_table),
 		cmocka_unit_test(test_memory_events_overlong),
 		cmocka_unit_test(test_cgroup_events_table),
-		cmocka_unit_test(test_memory_stat_fixtures),
+		cmocka_unit_test(test_guest_fixtures),
 		cmocka_unit_test(test_memory_stat_edits),
 		cmocka_unit_test(test_workload_bytes_bounds),
-		cmocka_unit_test(test_pressure_fixtures),
 		cmocka_unit_test(test_pressure_table),
 	};
 

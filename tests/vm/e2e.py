@@ -43,16 +43,8 @@ WORKLOAD_MIB = 288       # above the initial memory.high, below memory.max
 VMEM_STEP = 256 * MIB    # what the host plugs on /try-upscale
 DIMM_SIZE = 256 * MIB
 
-CONFIG = f"""\
-# vm-informant in the end-to-end test guest (written by tests/vm/e2e.py)
-[server]
-listen = 0.0.0.0:{vmlib.GUEST_INFORMANT_PORT}
-[agent]
-# slirp under TCG: round trips of tens of ms, so budgets are generous
-register_id_timeout = 2s
-resume_timeout = 2s
-upscale_timeout = 2s
-id_check_timeout = 2s
+CONFIG = "# vm-informant in the end-to-end test guest (written by tests/vm/e2e.py)\n" + \
+    vmlib.DAEMON_CONFIG_HEAD + f"""\
 [cgroup]
 name = neon-postgres
 root = /sys/fs/cgroup
@@ -60,7 +52,7 @@ oom_buffer = {OOM_BUFFER // MIB}MiB
 memory_high_buffer = {HIGH_BUFFER // MIB}MiB
 max_upscale_wait = {MAX_UPSCALE_WAIT_MS}ms
 [filecache]
-# no Postgres in the initramfs
+# the first story runs without Postgres (pgstory.py starts one later)
 enabled = false
 [system]
 meminfo = /proc/meminfo

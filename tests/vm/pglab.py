@@ -22,7 +22,7 @@ import time
 import pgguest
 from hostagent import http_request
 from monitoragent import MonitorAgent
-from vmlib import MIB, GuestError, log
+from vmlib import DAEMON_CONFIG_HEAD, MIB, GuestError, log
 
 CG = "/sys/fs/cgroup/neon-postgres"
 SYS_BUFFER = 128 * MIB
@@ -38,15 +38,8 @@ def config(rule):
     buffers (a small VM), generous agent budgets (slirp under TCG) and the
     rule; the file cache is sized through libpq in the guest's Postgres
     (its target is 0 at these sizes, so it takes no memory)."""
-    return f"""\
-# vm-informant in the end-to-end test guest, Postgres scenarios, rule "{rule}"
-[server]
-listen = 0.0.0.0:10301
-[agent]
-register_id_timeout = 2s
-resume_timeout = 2s
-upscale_timeout = 2s
-id_check_timeout = 2s
+    return (f'# vm-informant in the test guest, Postgres scenarios, rule "{rule}"\n'
+            + DAEMON_CONFIG_HEAD + f"""\
 [cgroup]
 oom_buffer = {OOM_BUFFER // MIB}MiB
 memory_high_buffer = {HIGH_BUFFER // MIB}MiB
@@ -58,7 +51,7 @@ sys_buffer = {SYS_BUFFER // MIB}MiB
 [log]
 level = debug
 format = text
-"""
+""")
 
 
 def config_path(rule):
@@ -131,9 +124,9 @@ class Result:
     def oom_kill_total(self):
         return self.ticks[-1].oom_kill if self.ticks else 0
 
-    def tick_before(self, t):
-        before = [k for k in self.ticks if k.t <= t]
-        return before[-1] if before else None
+    def tick_after(self, t):
+        """The first reading at or after t (the last one if none)."""
+        return next((k for k in self.ticks if k.t >= t), self.ticks[-1] if self.ticks else None)
 
     def triggers(self):
         return [k.t for k in self.ticks if k.kind == "trigger"]

@@ -161,9 +161,10 @@ class PgStory:
         self.c.check("memory.reclaim was written for it",
                      m1.get("reclaims_total", 0) - m0.get("reclaims_total", 0) == 1
                      and reclaimed >= need, f"reclaimed {mib(reclaimed)}, needed {mib(need)}")
+        # Slack: what Postgres may have read or written in between.
         self.c.check("the page cache is gone from memory.current",
                      after["current"] + HIGH_BUFFER <= HIGH_SMALL
-                     and after["file"] <= before["file"] - need,
+                     and after["file"] <= before["file"] - need + 2 * MIB,
                      f"memory.current {mib(before['current'])} -> {mib(after['current'])}, "
                      f"page cache {mib(before['file'])} -> {mib(after['file'])}; {body}")
         self.c.equal("limits follow the downscale", self.lab.limits(),
@@ -193,7 +194,7 @@ class PgStory:
         if not self.c.check("it asked for memory", bool(res.asks)):
             return
         ask = res.asks[0]
-        tick = res.tick_before(ask)
+        tick = res.tick_after(ask)  # the workload had at most this when asked
         frozen_before = [t for t in res.freezes_seen if t < ask]
         self.c.check("the ask came before the workload reached memory.high",
                      tick is not None and tick.workload < HIGH_SMALL and not frozen_before

@@ -22,6 +22,17 @@ MIB = 1024 * 1024
 GUEST_CMD_PORT = 10399          # vmtool serve inside the guest
 GUEST_INFORMANT_PORT = 10301    # the daemon inside the guest
 HOST_FROM_GUEST = "10.0.2.2"    # slirp's address of the host's 127.0.0.1
+# The start of every daemon config in the guest.  slirp under TCG: round
+# trips of tens of ms, so the agent budgets are generous.
+DAEMON_CONFIG_HEAD = f"""\
+[server]
+listen = 0.0.0.0:{GUEST_INFORMANT_PORT}
+[agent]
+register_id_timeout = 2s
+resume_timeout = 2s
+upscale_timeout = 2s
+id_check_timeout = 2s
+"""
 # The Postgres disk needs virtio_blk and ext4.  crc32c-intel needs SSE4.2,
 # which TCG's CPU model lacks: crc32c_generic serves ext4 instead.
 MODULES = ("virtio_pci", "virtio_net", "virtio_mem", "virtio_blk", "ext4")
