@@ -14,6 +14,7 @@ an ext4 virtio disk (pglab.py, pgguest.py).  See tests/vm/README.md.
 (e) no OOM kill anywhere.
 """
 import os
+import re
 import time
 
 import pglab
@@ -195,13 +196,18 @@ class PgStory:
             return
         ask = res.asks[0]
         tick = res.tick_after(ask)  # the workload had at most this when asked
-        frozen_before = [t for t in res.freezes_seen if t < ask]
+        # Fast growth is asked for by the prediction; slow growth (the
+        # sort waits for the kernel to reclaim page cache for it) by the
+        # memory.high event once the workload is within memory_high_buffer
+        # of memory.high.  Either way, well before memory.high: a rule
+        # that waited for memory.high would ask with the workload at it.
+        why = re.search(r'asking for upscale reason=("[^"]*"|\S+)', self.lab.log_since())
         self.c.check("the ask came before the workload reached memory.high",
-                     tick is not None and tick.workload < HIGH_SMALL and not frozen_before
-                     and res.delta("upscale_requests_predicted_total") >= 1,
+                     tick is not None and tick.workload + HIGH_BUFFER // 2 <= HIGH_SMALL,
                      f"{(ask - res.start) / 1000:.2f}s into the sort, workload "
-                     f"{mib(tick.workload) if tick else '?'} of {mib(HIGH_SMALL)}, "
-                     f"{len(frozen_before)} freezes before it")
+                     f"{mib(tick.workload) if tick else '?'} of {mib(HIGH_SMALL)}, reason "
+                     f"{why.group(1) if why else '?'}, "
+                     f"{len([t for t in res.freezes_seen if t <= ask])} freezes before it")
         self.c.check("the host's upscale was confirmed", granted and granted[0][0][0] == 200,
                      str(granted))
         self.check_no_oom(res)
