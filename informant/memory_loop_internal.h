@@ -7,6 +7,8 @@
 #ifndef VMI_MEMORY_LOOP_INTERNAL_H
 #define VMI_MEMORY_LOOP_INTERNAL_H
 
+#include <limits.h>
+
 #include "filecache.h"
 #include "memory_internal.h"
 #include "reclaim_worker.h"
@@ -33,10 +35,8 @@ struct memory_shell {
 	int psi_fd;               /* the PSI trigger on memory.pressure; -1 = none */
 	bool psi_missing;         /* memory.pressure absent or unreadable */
 	struct reclaim_worker *reclaimer; /* started at the first reclaim */
-	char reclaim_path[4200];
+	char reclaim_path[PATH_MAX + 16]; /* <cgroup>/memory.reclaim */
 };
-
-/* One cache request in flight: what it asked, to hand back with the result. */
 
 /* The struct memory_io over the cgroup object, Postgres, the sampler and
  * the loop timers; ctx is the shell. */
