@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* One cache request in flight: what it asked, to hand back with the result. */
 struct shell_cache_req {
 	struct memory_shell *sh;
 	uint64_t token, bytes;
