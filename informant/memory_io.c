@@ -83,6 +83,13 @@ static int io_reclaim(void *ctx, uint64_t bytes, uint64_t token)
 	return reclaim_worker_submit(sh->reclaimer, cg_path(sh->cg), bytes, token);
 }
 
+static void io_reclaim_cancel(void *ctx, uint64_t token)
+{
+	struct memory_shell *sh = ctx;
+
+	reclaim_worker_cancel(sh->reclaimer, token);
+}
+
 static int io_set_frozen(void *ctx, bool frozen, char *err, size_t errlen)
 {
 	struct memory_shell *sh = ctx;
@@ -166,6 +173,7 @@ void shell_io(struct memory_shell *sh, struct memory_io *io)
 		.now_ns = io_now_ns, .write_limit = io_write_limit,
 		.read_limits = io_read_limits, .read_current = io_read_current,
 		.read_stat = io_read_stat, .reclaim = io_reclaim,
+		.reclaim_cancel = io_reclaim_cancel,
 		.set_frozen = io_set_frozen, .read_mem_total = io_read_mem_total,
 		.cache_set = io_cache_set, .arm = io_arm, .ask = io_ask,
 		.upscale_applied = io_upscale_applied, .ctx = sh,

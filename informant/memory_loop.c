@@ -32,6 +32,13 @@ static void shell_timer_thaw_guard(void *arg)
 	memory_on_timer(sh->m, MEMORY_TIMER_THAW_GUARD);
 }
 
+static void shell_timer_downscale(void *arg)
+{
+	struct memory_shell *sh = arg;
+
+	memory_on_timer(sh->m, MEMORY_TIMER_DOWNSCALE);
+}
+
 /* A broken memory.events shows on every tick: say so once a second. */
 static void shell_watch_error(struct memory_shell *sh, const char *what, const char *err)
 {
@@ -84,6 +91,10 @@ static void shell_sample(struct memory_shell *sh, const struct mc_sample *s,
 
 		out->stat_ok = r == 0;
 		sh->stat_missing = r == -ENOENT;
+		if (r < 0 && r != -ENOENT)
+			/* The rule falls back to memory.current meanwhile: say so. */
+			shell_watch_error(sh, "memory.stat unreadable; deciding on memory.current",
+					  err);
 	}
 }
 
@@ -99,9 +110,11 @@ static void shell_read_pressure(struct memory_shell *sh)
 		return;
 	r = cg_read_pressure(sh->cg, &pr, err, sizeof(err));
 	if (r < 0) {
-		/* Plain directories and kernels without PSI: look no more. */
-		sh->psi_missing = r == -ENOENT;
-		if (r != -ENOENT)
+		/* Plain directories and kernels without PSI (ENOENT, or
+		 * EOPNOTSUPP with psi=0): look no more until the cgroup is new.
+		 * Garbage is said once a second. */
+		sh->psi_missing = r == -ENOENT || r == -EOPNOTSUPP;
+		if (!sh->psi_missing)
 			shell_watch_error(sh, "memory.pressure", err);
 		return;
 	}
@@ -144,6 +157,19 @@ static void shell_start_psi(struct memory_shell *sh)
 	log_event(LOG_INFO, "PSI trigger armed", LF_STR("trigger", SHELL_PSI_TRIGGER), LF_END);
 }
 
+/* The directory was made anew: its files and its PSI are new too. */
+static void shell_cgroup_recreated(struct memory_shell *sh)
+{
+	if (sh->psi_fd >= 0) {
+		(void)loop_del_fd(sh->loop, sh->psi_fd);
+		close(sh->psi_fd);
+		sh->psi_fd = -1;
+	}
+	sh->stat_missing = sh->psi_missing = false;
+	shell_start_psi(sh);
+	memory_on_cgroup_recreated(sh->m);
+}
+
 static int shell_on_sample(void *arg, const struct mc_sample *tick)
 {
 	struct memory_shell *sh = arg;
@@ -174,7 +200,7 @@ static int shell_on_sample(void *arg, const struct mc_sample *tick)
 		}
 		if (cg_generation(sh->cg) != sh->cg_generation) {
 			sh->cg_generation = cg_generation(sh->cg);
-			memory_on_cgroup_recreated(sh->m);
+			shell_cgroup_recreated(sh);
 		}
 	}
 	memory_on_sample(sh->m, &ms);
@@ -252,14 +278,26 @@ static int shell_open_cgroup(struct memory_shell *sh, const struct config *cfg)
 		return r;
 	}
 	r = loop_add_fd(sh->loop, cg_watch_fd(sh->cg), EPOLLIN, shell_watch_readable, sh);
-	if (r == 0)
-		r = loop_timer_new(sh->loop, shell_timer_react, sh,
-				   &sh->timers[MEMORY_TIMER_REACT]);
-	if (r == 0)
-		r = loop_timer_new(sh->loop, shell_timer_thaw_guard, sh,
-				   &sh->timers[MEMORY_TIMER_THAW_GUARD]);
 	if (r < 0)
-		log_event(LOG_ERROR, "cannot set up the memory.high reaction", LF_ERR(r), LF_END);
+		log_event(LOG_ERROR, "cannot watch memory.events", LF_ERR(r), LF_END);
+	return r;
+}
+
+/* The policy's timers, whatever it manages (a downscale of the file cache
+ * alone has its deadline too). */
+static int shell_timers(struct memory_shell *sh)
+{
+	static const loop_timer_cb cbs[MEMORY_TIMER__COUNT] = {
+		[MEMORY_TIMER_REACT] = shell_timer_react,
+		[MEMORY_TIMER_THAW_GUARD] = shell_timer_thaw_guard,
+		[MEMORY_TIMER_DOWNSCALE] = shell_timer_downscale,
+	};
+	int r = 0;
+
+	for (int t = 0; t < MEMORY_TIMER__COUNT && r == 0; t++)
+		r = loop_timer_new(sh->loop, cbs[t], sh, &sh->timers[t]);
+	if (r < 0)
+		log_event(LOG_ERROR, "cannot set up the memory policy's timers", LF_ERR(r), LF_END);
 	return r;
 }
 
@@ -331,6 +369,9 @@ int memory_start(struct memory *m)
 	struct memory_sample first;
 	int r;
 
+	r = shell_timers(sh);
+	if (r < 0)
+		return r;
 	if (m->cgroup) {
 		r = shell_open_cgroup(sh, &m->cfg);
 		if (r < 0)
