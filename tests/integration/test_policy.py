@@ -125,9 +125,9 @@ class PageCacheTest(DaemonTestCase):
     writes (a real kernel's are exercised by the VM test)."""
     MEM_TOTAL = 4 * GiB
 
-    def stat(self, anon, file, shmem=0):
+    def stat(self, anon, file, shmem=0, refaults=0):
         self.cg.write("memory.stat", "anon %d\nfile %d\nkernel 0\nshmem %d\n"
-                      % (anon, file, shmem))
+                      "workingset_refault_file %d\n" % (anon, file, shmem, refaults))
 
     def pressure(self, some_us, full_us=0):
         self.cg.write("memory.pressure",
@@ -187,7 +187,7 @@ class PageCacheTest(DaemonTestCase):
     def test_psi_readings_without_a_trigger(self):
         # A plain directory takes no PSI trigger: the daemon reads the file
         # once a second; "some" growing 300 ms in a second is a stall.
-        self.stat(1000 * MiB, 100 * MiB)
+        self.stat(1000 * MiB, 100 * MiB, refaults=50000)
         self.cg.set_current(1100 * MiB)
         self.pressure(0)
         d = self.start_daemon()
@@ -196,12 +196,25 @@ class PageCacheTest(DaemonTestCase):
                             for r in d.log_records()))
         time.sleep(1.2)
         self.assertEqual(a.state()["tryUpscales"], 0)
-        t0 = time.monotonic()
+        # The stall of a scan: the kernel reclaims page cache nobody reads
+        # again, the workload is far from memory.high — nothing to ask.
         self.pressure(300000, 100000)
+        wait_until(lambda: d.metric("vm_informant_memory_pressure_some_seconds_total") >= 0.3,
+                   timeout=3, what="the stall read")
+        time.sleep(0.3)
+        self.assertEqual(a.state()["tryUpscales"], 0)
+        self.assertEqual(d.metric("vm_informant_memory_stalls_total"), 0)
+        # The same stall while the cache is read again (8 MiB refaulted):
+        # the working set does not fit.
+        time.sleep(1.0)
+        self.stat(1000 * MiB, 100 * MiB, refaults=52048)
+        time.sleep(0.3)  # a sample has seen it
+        t0 = time.monotonic()
+        self.pressure(600000, 200000)
         wait_until(lambda: a.state()["tryUpscales"] >= 1, timeout=3, what="an ask after a stall")
         print("stall -> ask: %.2f s" % (time.monotonic() - t0), file=sys.stderr)
         self.assertGreaterEqual(d.metric("vm_informant_memory_stalls_total"), 1)
-        self.assertAlmostEqual(d.metric("vm_informant_memory_pressure_some_seconds_total"), 0.3)
+        self.assertAlmostEqual(d.metric("vm_informant_memory_pressure_some_seconds_total"), 0.6)
 
 
 if __name__ == "__main__":
