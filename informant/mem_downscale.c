@@ -131,7 +131,7 @@ static bool downscale_still_fits(struct memory *m, uint64_t high, bool cache_set
 	if (usage + m->cfg.cgroup.memory_high_buffer > high)
 		plan_usage_refusal(&m->cfg, high, usage, status, sizeof(status));
 	else
-		plan_reclaim_refusal(&m->cfg, high, current, 0, status, sizeof(status));
+		plan_reclaim_refusal(&m->cfg, high, current, ds->reclaimed, status, sizeof(status));
 	if (cache_set && ds->cache_prev_known)
 		cache_restore(m, ds->cache_prev, "downscale rollback");
 	downscale_answer(m, false, status);
@@ -220,6 +220,7 @@ void downscale_on_reclaim_result(struct memory *m, uint64_t token, int err, uint
 	if (!ds->active || !ds->reclaiming || ds->token != token)
 		return; /* superseded: what the kernel dropped stays dropped */
 	ds->reclaiming = false;
+	ds->reclaimed = reclaimed;
 	m->metrics->reclaimed_bytes_total += reclaimed;
 	log_event(err ? LOG_WARN : LOG_INFO, "page cache reclaimed for a downscale",
 		  LF_U64("asked", ds->plan.reclaim), LF_U64("reclaimed", reclaimed),

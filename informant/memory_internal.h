@@ -88,6 +88,7 @@ struct mem_downscale {
 	bool active;
 	bool from_upscale;       /* a shrinking /upscale: answered {} either way */
 	bool reclaiming;         /* waiting for memory.reclaim */
+	uint64_t reclaimed;      /* what its reclaim took, for the refusal's text */
 	uint64_t token;          /* of its reclaim, then of its cache resize */
 	uint64_t vm_bytes;
 	struct plan_downscale plan;

@@ -549,6 +549,24 @@ static void test_reclaim_leaves_room_for_the_cache_step(void **state)
 	assert_true(f.high == 899 * MiB);
 	fake_free(&f);
 
+	/* More than the room comes in between: refused, and the text says
+	 * what the reclaim took. */
+	boot(&f, &cfg, true, 8 * GiB);
+	fake_pg_settle(&f);
+	f.has_stat = f.has_reclaim = true;
+	f.stat = (struct cg_memory_stat){ .anon = 600 * MiB, .file = 400 * MiB };
+	f.current = 1000 * MiB;
+	run(&f, 2000);
+	fake_downscale(&f, 4 * GiB);
+	fake_reclaim_answer(&f, UINT64_MAX);
+	f.current += 40 * MiB;
+	f.stat.file += 40 * MiB;
+	fake_pg_answer(&f, fake_pg_next(&f), 0);
+	assert_int_equal(f.answers, 2);
+	assert_non_null(strstr(f.body, "Page cache not reclaimed: 15 MiB could not be reclaimed "
+				       "(226 MiB were)"));
+	fake_free(&f);
+
 	/* Page cache just above the line: the reclaim asks for what there is. */
 	boot(&f, &cfg, true, 8 * GiB);
 	fake_pg_settle(&f);
