@@ -220,8 +220,12 @@ class PgStory:
     def stall(self):
         self.phase(f"(d) PSI: a {mib(dict(pgguest.TABLES)['hot'] * MIB)} table read "
                    f"{THRASH_PASSES} times at memory.high {mib(HIGH_SMALL)}")
-        # One pass first: from then on every pass reads again what the
-        # previous one had to give back (refaults), from the first trigger on.
+        # Page cache dropped first: the reclaim of the last downscale left
+        # traces of Postgres's own pages, whose refaults would count too
+        # (the daemon asked during the first pass in some runs).  Then one
+        # pass: from then on every pass reads again what the previous one
+        # had to give back, from the first trigger on.
+        self.lab.drop_caches()
         self.lab.pg.query("SELECT count(*) FROM hot")
         time.sleep(1.5)  # the PSI window of the warm-up pass closes
         self.lab.sync_clock()
