@@ -6,7 +6,9 @@ autoscaler-agent over forwarded TCP and growing/shrinking the guest's
 memory through QMP.  The host first registers as an agent of the HTTP
 informant protocol, then a websocket monitor session (today's agents)
 takes over and the scaling story runs over it; when the session ends the
-HTTP agent is current again.  See tests/vm/README.md.
+HTTP agent is current again.  Then a real Postgres 15 runs in the cgroup,
+its data on an ext4 virtio disk, for the page cache, PSI and reclaim
+scenarios (pgstory.py).  See tests/vm/README.md.
 
 Prints "vm: N passed, N failed"; exit 0 if all passed, 77 if the machine
 cannot run a VM at all, 1 otherwise.

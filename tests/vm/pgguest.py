@@ -190,6 +190,11 @@ class PgGuest:
             argv += ["-c", f"{k}={v}"]
         inner = f"echo $$ > {self.cg}/cgroup.procs && exec " + " ".join(map(shlex.quote, argv))
         self.vm.sh(f"(sh -c {shlex.quote(inner)} </dev/null >>/run/pg.log 2>&1 &)")
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout=60):
+        """Until the server answers (also after it restarted its backends
+        because one was killed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             rc, _ = self.vm.run(self.psql_cmd("SELECT 1"), timeout=10)
@@ -199,7 +204,7 @@ class PgGuest:
                     "FATAL" in self.vm.run("cat /run/pg.log")[1]:
                 break
             time.sleep(0.2)
-        raise GuestError("Postgres did not start in the guest: "
+        raise GuestError("Postgres does not answer in the guest: "
                          + self.vm.run("tail -n 20 /run/pg.log")[1])
 
     def psql_cmd(self, sql):
