@@ -6,14 +6,17 @@ on an ext4 virtio disk (tests/vm/pglab.py), each workload run under both
 rules — "workload" (decide on memory.current − (file − shmem)) and
 "current" (memory.current, the old rule) — from the same state: page
 cache dropped, the daemon restarted with the rule, memory.high set by a
-downscale, page cache dropped again.  The host records asks and grants
-nothing, so every run sees the same memory.
+downscale, hot-plugged memory given back, page cache dropped again.  The
+host plays an agent with room for two more 64 MiB steps: each ask is
+answered by plugging 64 MiB (virtio-mem) and an UpscaleNotification,
+until 128 MiB have been granted.
 
-Per workload and rule (median of the rounds): asks (UpscaleRequest
-messages), freezes (the daemon's counter), OOM kills (memory.events),
-PSI "some" stall time during the run, and the workload's throughput (MiB
-of table read per second).  After the scan, the downscale that needs the
-page cache gone: accepted or not, and what memory.reclaim took.
+Per workload and rule (median of the rounds; OOM kills and failed runs
+summed): asks (UpscaleRequest messages), freezes (the daemon's counter),
+memory granted, OOM kills (memory.events), PSI "some" stall time during
+the run, and the workload's throughput (MiB of table read per second).
+After the scan, the downscale that needs the page cache gone: accepted or
+not, and what memory.reclaim took.
 
 Standalone: tests/bench/vm_bench.py --build build [--rounds N]; bench.py
 runs it as its "vm" step and puts the table in results/latest.md.
@@ -31,11 +34,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "vm"))
 import pgguest  # noqa: E402
 import pglab  # noqa: E402
 import vmlib  # noqa: E402
-from pglab import Lab, vm_for_high  # noqa: E402
+from autoscaler import Autoscaler  # noqa: E402
+from pglab import HIGH_SCAN, HIGH_SMALL, Lab, vm_for_high  # noqa: E402
 from vmlib import MIB  # noqa: E402
 
-HIGH_SCAN, HIGH_SMALL = 64 * MIB, 48 * MIB   # as in tests/vm/pgstory.py
 THRASH_PASSES = 4
+GRANT_STEP, GRANT_CAP = 64 * MIB, 128 * MIB
 
 
 def table_mib(name):
@@ -59,8 +63,10 @@ class VmBench:
     def __init__(self, daemon, cache, rounds, log=print):
         self.daemon, self.cache, self.rounds, self.log = daemon, cache, rounds, log
         self.runs = {}        # (workload, rule) -> [Result]
+        self.failed = {}      # (workload, rule) -> runs whose query failed
         self.downscales = {}  # rule -> [(ok, reclaimed bytes, seconds)]
         self.boot_s = None
+        self.scaler = None
 
     def run(self):
         kernel = vmlib.prepare_kernel(self.cache)
@@ -76,6 +82,7 @@ class VmBench:
                 self.boot_s, self.accel = vm.boot_seconds, vm.accel
                 lab = Lab(vm)
                 lab.setup()
+                self.scaler = Autoscaler(vm, None, 0)
                 for r in range(self.rounds):
                     for name, _, high, sql, _, warm in WORKLOADS:
                         for rule in pglab.RULES:
@@ -85,33 +92,59 @@ class VmBench:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def one(self, lab, r, name, high, sql, warm, rule):
+    def reset(self, lab, rule, high):
+        """The daemon anew with the rule, memory.high at high, no memory
+        hot-plugged, no page cache."""
         lab.drop_caches()
         lab.start_daemon(rule)
-        status, body = lab.agent.downscale(vm_for_high(high))
-        if not (status == 200 and isinstance(body, dict) and body.get("Ok")):
-            raise RuntimeError(f"{name}/{rule}: downscale to memory.high {high // MIB} MiB "
-                               f"refused: {status} {body}")
+        # What drop_caches leaves (pages mapped by Postgres) would make the
+        # memory.current rule refuse the downscale below: the test reclaims
+        # it itself (EAGAIN for what cannot go), then drops the page cache
+        # again, which also drops the traces reclaim leaves for refaults.
+        lab.vm.run(f"echo 1G > {pglab.CG}/memory.reclaim")
         lab.drop_caches()
+        self.scaler.agent, self.scaler.base = lab.agent, vm_for_high(high)
+        status, body = self.scaler.downscale_vmem(0)
+        if not (status == 200 and isinstance(body, dict) and body.get("Ok")):
+            st = lab.read_stat()
+            raise RuntimeError(f"downscale to memory.high {high // MIB} MiB refused: {status} "
+                               f"{body}; " + ", ".join(f"{k} {st[k] / MIB:.1f} MiB" for k in (
+                                   "current", "anon", "file", "shmem", "kernel", "file_mapped")))
+        lab.drop_caches()
+
+    def grant(self, msg):
+        """The agent's answer to an ask: 64 MiB more, while it has room."""
+        if self.scaler.vmem < GRANT_CAP:
+            self.scaler.resize_vmem(self.scaler.vmem + GRANT_STEP)
+            self.scaler.agent.upscale(self.scaler.vm_bytes)
+
+    def one(self, lab, r, name, high, sql, warm, rule):
+        self.reset(lab, rule, high)
         if warm:
             lab.pg.query(warm)
             time.sleep(1.5)
         lab.sync_clock()
-        res = lab.measure(f"{name}-{rule}", sql, timeout=240)
-        if res.status != 0:
-            raise RuntimeError(f"{name}/{rule}: the query failed: {res.output}")
+        res = lab.measure(f"{name}-{rule}", sql, timeout=240, on_ask=self.grant)
+        res.granted = self.scaler.vmem
         self.runs.setdefault((name, rule), []).append(res)
+        if res.status != 0:  # e.g. a backend OOM-killed: Postgres restarts them
+            self.failed[(name, rule)] = self.failed.get((name, rule), 0) + 1
+            lab.pg.wait_ready()
         self.log(f"  round {r + 1} {name:6} {rule:8}: {len(res.asks)} asks, "
-                 f"{int(res.delta('freezes_total'))} freezes, {res.oom_kills} OOM kills, "
-                 f"stall {res.stall_s:.2f}s, {res.seconds:.2f}s")
+                 f"{int(res.delta('freezes_total'))} freezes, {res.granted // MIB} MiB "
+                 f"granted, {res.oom_kills} OOM kills, stall {res.stall_s:.2f}s, "
+                 f"{res.seconds:.2f}s" + ("" if res.status == 0 else
+                                          f", FAILED: {res.output[:120]!r}"))
         if name == "scan":
             self.downscale_after(lab, rule)
 
     def downscale_after(self, lab, rule):
-        """The downscale that fits the workload but not the page cache."""
+        """The downscale that fits the workload but not the page cache
+        (from the size the scan ended with, grants included)."""
         m0 = lab.metrics()
         t = time.monotonic()
-        status, body = lab.agent.downscale(vm_for_high(HIGH_SMALL))
+        self.scaler.base = vm_for_high(HIGH_SMALL)
+        status, body = self.scaler.downscale_vmem(0)
         secs = time.monotonic() - t
         m1 = lab.metrics()
         ok = status == 200 and isinstance(body, dict) and body.get("Ok") is True
@@ -122,8 +155,9 @@ class VmBench:
 
     def table(self):
         """Markdown lines."""
-        out = ["| workload | rule | asks | freezes | OOM kills | PSI stall s | MiB/s |",
-               "|---|---|---|---|---|---|---|"]
+        out = ["| workload | rule | asks | freezes | granted MiB | OOM kills | PSI stall s | "
+               "MiB/s | failed runs |",
+               "|---|---|---|---|---|---|---|---|---|"]
         for name, desc, high, _, mib, _ in WORKLOADS:
             for rule in pglab.RULES:
                 runs = self.runs.get((name, rule), [])
@@ -135,9 +169,11 @@ class VmBench:
                 out.append(f"| {name}: {desc}, memory.high {high // MIB} MiB | {rule} | "
                            f"{med(lambda x: len(x.asks))} | "
                            f"{med(lambda x: x.delta('freezes_total'))} | "
+                           f"{med(lambda x: x.granted / MIB)} | "
                            f"{sum(x.oom_kills for x in runs)} | "
                            f"{med(lambda x: x.stall_s, '%.2f')} | "
-                           f"{med(lambda x: mib / x.seconds, '%.0f')} |")
+                           f"{med(lambda x: mib / x.seconds, '%.0f')} | "
+                           f"{self.failed.get((name, rule), 0)} of {len(runs)} |")
         for rule in pglab.RULES:
             ds = self.downscales.get(rule, [])
             if ds:
@@ -145,7 +181,7 @@ class VmBench:
                 out.append(f"| downscale after the scan to memory.high {HIGH_SMALL // MIB} MiB | "
                            f"{rule} | accepted {accepted} of {len(ds)}, page cache reclaimed "
                            f"{statistics.median(r for _, r, _ in ds) / MIB:.0f} MiB, "
-                           f"{statistics.median(s for _, _, s in ds):.2f} s |  |  |  |  |")
+                           f"{statistics.median(s for _, _, s in ds):.2f} s |  |  |  |  |  |  |")
         return out
 
 

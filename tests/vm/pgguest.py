@@ -53,7 +53,7 @@ RECIPE = "4"
 # (its library is not copied).
 SERVER_SETTINGS = {
     "listen_addresses": "", "unix_socket_directories": SOCKDIR, "port": "5432",
-    "shared_buffers": "16MB", "max_connections": "10", "autovacuum": "off",
+    "shared_buffers": "8MB", "max_connections": "10", "autovacuum": "off",
     "max_parallel_workers_per_gather": "0", "jit": "off", "fsync": "off",
     "synchronous_commit": "off", "full_page_writes": "off", "checkpoint_timeout": "1h",
     "max_wal_size": "1GB", "dynamic_shared_memory_type": "mmap", "huge_pages": "off",
