@@ -432,15 +432,17 @@ class Bench:
 
     def write(self, started, machine_before):
         lines = ["# vm-informant benchmarks", "",
-                 "Run: %s UTC, `tests/bench/run.sh%s`, %.0f s." % (
+                 "Run: %s UTC, `tests/bench/run.sh%s%s`, %.0f s." % (
                      started.strftime("%Y-%m-%d %H:%M"), " --quick" if self.args.quick else "",
+                     " --only " + self.args.only if self.args.only else "",
                      (datetime.datetime.utcnow() - started).total_seconds()),
                  "", "Machine: %s at the start; load average %s at the end." % (
                      machine_before, self.machine().rsplit("load average ", 1)[1]),
                  "", "Floors are measured in the same run on the same machine (see "
-                 "tests/bench/README.md for what each floor is).", "",
-                 "| benchmark | figure | vm-informant | floor | ratio | target | met? |",
-                 "|---|---|---|---|---|---|---|"]
+                 "tests/bench/README.md for what each floor is)."]
+        if self.rows:
+            lines += ["", "| benchmark | figure | vm-informant | floor | ratio | target | met? |",
+                      "|---|---|---|---|---|---|---|"]
         for r in self.rows:
             lines.append("| " + " | ".join(str(x) for x in r) + " |")
         for title, table in self.sections:
