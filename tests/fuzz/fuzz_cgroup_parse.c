@@ -6,7 +6,9 @@
  * Input: one mode byte, then the file content (not NUL-terminated).
  *   'a' cg_parse_value, the one parser of the single-value files;
  *   'b' cg_parse_memory_events;
- *   'c' cg_parse_cgroup_events.
+ *   'c' cg_parse_cgroup_events;
+ *   'd' cg_parse_memory_stat (and cg_workload_bytes on what it parsed);
+ *   'e' cg_parse_pressure.
  * Every failure must return a documented errno and a non-empty message
  * that fits the caller's buffer; what parses must print back canonically
  * and parse again to the same values.
@@ -88,9 +90,60 @@ static void check_cgroup_events(const char *buf, size_t len, char *err)
 	FUZZ_CHECK(r == 0 && again.populated == ev.populated && again.frozen == ev.frozen);
 }
 
+static void check_memory_stat(const char *buf, size_t len, char *err)
+{
+	struct cg_memory_stat st, again;
+	char text[160];
+	int n, r = cg_parse_memory_stat("memory.stat", buf, len, &st, err, ERRLEN);
+
+	if (r < 0) {
+		check_failure(r, err);
+		return;
+	}
+	FUZZ_CHECK(st.has_refault_file || st.refault_file == 0);
+	/* The workload never exceeds memory.current, whatever the numbers. */
+	FUZZ_CHECK(cg_workload_bytes(st.anon, &st) <= st.anon);
+	FUZZ_CHECK(cg_workload_bytes(UINT64_MAX, &st) >= UINT64_MAX - st.file);
+	n = snprintf(text, sizeof(text), "anon %" PRIu64 "\nfile %" PRIu64 "\nshmem %" PRIu64 "\n",
+		     st.anon, st.file, st.shmem);
+	if (st.has_refault_file)
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+			      "workingset_refault_file %" PRIu64 "\n", st.refault_file);
+	FUZZ_CHECK(n > 0 && (size_t)n < sizeof(text));
+	r = cg_parse_memory_stat("memory.stat", text, (size_t)n, &again, err, ERRLEN);
+	FUZZ_CHECK(r == 0 && again.anon == st.anon && again.file == st.file &&
+		   again.shmem == st.shmem && again.refault_file == st.refault_file &&
+		   again.has_refault_file == st.has_refault_file);
+}
+
+static void check_pressure(const char *buf, size_t len, char *err)
+{
+	struct cg_pressure pr, again;
+	char text[200];
+	int n, r = cg_parse_pressure("memory.pressure", buf, len, &pr, err, ERRLEN);
+
+	if (r < 0) {
+		check_failure(r, err);
+		return;
+	}
+	FUZZ_CHECK(pr.some_avg10 >= 0 && pr.some_avg10 <= 100);
+	FUZZ_CHECK(pr.full_avg10 >= 0 && pr.full_avg10 <= 100);
+	/* The kernel's own form (two decimals) parses back to the same. */
+	n = snprintf(text, sizeof(text),
+		     "some avg10=%.2f avg60=0.00 avg300=0.00 total=%" PRIu64 "\n"
+		     "full avg10=%.2f avg60=0.00 avg300=0.00 total=%" PRIu64 "\n",
+		     pr.some_avg10, pr.some_total_us, pr.full_avg10, pr.full_total_us);
+	FUZZ_CHECK(n > 0 && (size_t)n < sizeof(text));
+	r = cg_parse_pressure("memory.pressure", text, (size_t)n, &again, err, ERRLEN);
+	FUZZ_CHECK(r == 0 && again.some_total_us == pr.some_total_us &&
+		   again.full_total_us == pr.full_total_us);
+	FUZZ_CHECK(again.some_avg10 - pr.some_avg10 < 0.006 &&
+		   pr.some_avg10 - again.some_avg10 < 0.006);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int mode = fuzz_mode(data, size, 3);
+	int mode = fuzz_mode(data, size, 5);
 	const char *buf = (const char *)data + 1;
 	char *err;
 
@@ -103,8 +156,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_value(buf, size - 1, err);
 	else if (mode == 1)
 		check_memory_events(buf, size - 1, err);
-	else
+	else if (mode == 2)
 		check_cgroup_events(buf, size - 1, err);
+	else if (mode == 3)
+		check_memory_stat(buf, size - 1, err);
+	else
+		check_pressure(buf, size - 1, err);
 	free(err);
 	return 0;
 }
