@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "monitor.h"
 #include "monitor_wire.h"
+#include "notify.h"
 #include "server.h"
 
 #define SHUTDOWN_GRACE_MS 500
@@ -50,6 +51,7 @@ struct daemon {
 	daemon_reload_fn reload;
 	void *reload_arg;
 	struct loop *loop;
+	struct notify *notify; /* NULL when no service manager listens */
 	int sigfd;
 	struct metrics metrics;
 	struct memory *memory;
@@ -118,6 +120,7 @@ static void begin_shutdown(struct daemon *d, const char *signame)
 	if (d->stopping)
 		return; /* a second signal while stopping */
 	d->stopping = true;
+	notify_stopping(d->notify);
 	log_event(LOG_INFO, "shutting down", LF_STR("signal", signame),
 		  LF_U64("requests_in_flight", server_requests_in_flight(d->server)), LF_END);
 	server_quiesce(d->server);
@@ -185,7 +188,7 @@ static void keep_restart_only(const struct config *old, struct config *n)
 	memcpy(n->filecache.connstr, old->filecache.connstr, sizeof(n->filecache.connstr));
 }
 
-static void reload(struct daemon *d)
+static void reload_config(struct daemon *d)
 {
 	static struct config n; /* large; only ever used on the loop thread */
 	struct agents_timeouts t;
@@ -219,6 +222,15 @@ static void reload(struct daemon *d)
 	memory_reconfigure(d->memory, &d->cfg);
 	log_event(LOG_INFO, "configuration reloaded", LF_STR("log_level",
 		  log_level_name(d->cfg.log.level)), LF_END);
+}
+
+/* The service manager sees the reload begin and end, also when it failed
+ * (the old configuration keeps running: the daemon is ready again). */
+static void reload(struct daemon *d)
+{
+	notify_reloading(d->notify);
+	reload_config(d);
+	notify_ready(d->notify, "serving");
 }
 
 static void on_signal(void *arg, uint32_t events)
@@ -341,6 +353,7 @@ static int start_server(struct daemon *d)
 		  LF_BOOL("metrics", d->cfg.server.metrics),
 		  LF_BOOL("memory_managed", memory_managed(d->memory)),
 		  LF_U64("open_file_limit", d->nofile),
+		  LF_U64("watchdog_usec", notify_watchdog_usec(d->notify)),
 		  LF_U64("max_connections", o.max_connections),
 		  LF_U64("max_connections_per_address", o.max_connections_per_address), LF_END);
 	return 0;
@@ -421,6 +434,7 @@ static void stop(struct daemon *d)
 		server_free(d->server);
 	}
 	loop_timer_free(d->grace);
+	notify_free(d->notify);
 	loop_free(d->loop);
 }
 
@@ -441,8 +455,14 @@ int daemon_run(const struct config *cfg, daemon_reload_fn reload_fn, void *reloa
 		log_event(LOG_ERROR, "cannot create the event loop", LF_ERR(r), LF_END);
 		return 1;
 	}
-	r = start(&d);
+	r = notify_new(d.loop, &d.notify);
+	if (r < 0)
+		log_event(LOG_ERROR, "cannot set up the watchdog ping", LF_ERR(r), LF_END);
+	else
+		r = start(&d);
 	if (r == 0) {
+		/* Serving, and memory_start() has written the limits. */
+		notify_ready(d.notify, "serving");
 		r = loop_run(d.loop);
 		if (r < 0)
 			log_event(LOG_ERROR, "event loop failed", LF_ERR(r), LF_END);

