@@ -197,10 +197,14 @@ static void on_downscale(void *vctx, struct server_req *r, const char *body, siz
 static void on_metrics(void *vctx, struct server_req *r, const char *body, size_t len)
 {
 	struct handlers_ctx *ctx = vctx;
-	char *text = metrics_render(ctx->metrics);
+	struct procstat proc;
+	char *text;
 
 	(void)body;
 	(void)len;
+	/* A figure /proc cannot give stays 0; the rest is still worth serving. */
+	(void)procstat_read(&proc);
+	text = metrics_render(ctx->metrics, &proc);
 	if (!text) {
 		server_respond_text(r, 500, "Internal error");
 		return;
