@@ -81,6 +81,17 @@ struct config {
 
 void config_defaults(struct config *c);
 
+/* What a SIGHUP does with a key: apply it, or keep the running value
+ * until a restart.  The rule of each key is in the key table (config.c). */
+enum config_reload { RELOAD_LIVE, RELOAD_RESTART };
+
+typedef void (*config_restart_fn)(const char *section, const char *name, void *arg);
+/* A reload: every live key of loaded is copied into running; for each
+ * restart-only key whose value differs, restart_needed (if not NULL) is
+ * called and the running value stays. */
+void config_apply_reload(struct config *running, const struct config *loaded,
+			 config_restart_fn restart_needed, void *arg);
+
 /* Parse an INI file over the current values.  On error returns -EINVAL
  * (or -errno for I/O) and writes "FILE:LINE: [section] key: problem" to err.
  * Unknown sections/keys, malformed and out-of-range values are errors; a

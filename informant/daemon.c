@@ -135,62 +135,17 @@ static void begin_shutdown(struct daemon *d, const char *signame)
 
 /* ---- SIGHUP -------------------------------------------------------------------- */
 
-static void note_restart_needed(bool changed, const char *key)
+static void note_restart_needed(const char *section, const char *name, void *arg)
 {
-	if (changed)
-		log_event(LOG_WARN, "setting changed; takes effect after a restart",
-			  LF_STR("key", key), LF_END);
-}
-
-/* Keep what cannot change at run time, and say so if it was changed. */
-static void keep_restart_only(const struct config *old, struct config *n)
-{
-	note_restart_needed(strcmp(old->server.listen_host, n->server.listen_host) ||
-				    old->server.listen_port != n->server.listen_port,
-			    "server.listen");
-	note_restart_needed(old->server.metrics != n->server.metrics, "server.metrics");
-	note_restart_needed(old->server.max_body_bytes != n->server.max_body_bytes,
-			    "server.max_body_bytes");
-	note_restart_needed(old->cgroup.enabled != n->cgroup.enabled ||
-				    strcmp(old->cgroup.name, n->cgroup.name) ||
-				    strcmp(old->cgroup.root, n->cgroup.root),
-			    "cgroup.enabled/name/root");
-	note_restart_needed(old->filecache.enabled != n->filecache.enabled ||
-				    strcmp(old->filecache.connstr, n->filecache.connstr),
-			    "filecache.enabled/connstr");
-	note_restart_needed(old->filecache.in_memory != n->filecache.in_memory ||
-				    strcmp(old->filecache.size_setting, n->filecache.size_setting) ||
-				    strcmp(old->filecache.max_size_setting,
-					   n->filecache.max_size_setting) ||
-				    old->filecache.connect_timeout_ms != n->filecache.connect_timeout_ms,
-			    "filecache.in_memory/size_setting/max_size_setting/connect_timeout");
-	note_restart_needed(strcmp(old->system.meminfo, n->system.meminfo), "system.meminfo");
-	note_restart_needed(old->supervisor.auto_restart != n->supervisor.auto_restart ||
-				    old->supervisor.min_restart_interval_ms !=
-					    n->supervisor.min_restart_interval_ms,
-			    "supervisor.auto_restart/min_restart_interval (the supervisor's own)");
-	n->filecache.in_memory = old->filecache.in_memory;
-	memcpy(n->filecache.size_setting, old->filecache.size_setting,
-	       sizeof(n->filecache.size_setting));
-	memcpy(n->filecache.max_size_setting, old->filecache.max_size_setting,
-	       sizeof(n->filecache.max_size_setting));
-	n->filecache.connect_timeout_ms = old->filecache.connect_timeout_ms;
-	memcpy(n->system.meminfo, old->system.meminfo, sizeof(n->system.meminfo));
-	n->supervisor = old->supervisor;
-	memcpy(n->server.listen_host, old->server.listen_host, sizeof(n->server.listen_host));
-	n->server.listen_port = old->server.listen_port;
-	n->server.metrics = old->server.metrics;
-	n->server.max_body_bytes = old->server.max_body_bytes;
-	n->cgroup.enabled = old->cgroup.enabled;
-	memcpy(n->cgroup.name, old->cgroup.name, sizeof(n->cgroup.name));
-	memcpy(n->cgroup.root, old->cgroup.root, sizeof(n->cgroup.root));
-	n->filecache.enabled = old->filecache.enabled;
-	memcpy(n->filecache.connstr, old->filecache.connstr, sizeof(n->filecache.connstr));
+	(void)arg;
+	log_event(LOG_WARN, "setting changed; takes effect after a restart",
+		  LF_STR("section", section), LF_STR("key", name), LF_END);
 }
 
 static void reload_config(struct daemon *d)
 {
-	static struct config n; /* large; only ever used on the loop thread */
+	/* Large; only ever used on the loop thread. */
+	static struct config loaded, n;
 	struct agents_timeouts t;
 	char err[512] = "";
 	char token[HTTP_TOKEN_MAX];
@@ -200,13 +155,15 @@ static void reload_config(struct daemon *d)
 		log_event(LOG_WARN, "SIGHUP ignored: no configuration to reload", LF_END);
 		return;
 	}
-	r = d->reload(&n, err, sizeof(err), d->reload_arg);
+	r = d->reload(&loaded, err, sizeof(err), d->reload_arg);
 	if (r < 0) {
 		log_event(LOG_ERROR, "reload failed; keeping the old configuration",
 			  LF_STR("detail", err), LF_END);
 		return;
 	}
-	keep_restart_only(&d->cfg, &n);
+	/* The key table says what a reload applies (config.c). */
+	n = d->cfg;
+	config_apply_reload(&n, &loaded, note_restart_needed, NULL);
 	log_setup(n.log.level, n.log.format);
 	if (load_token(&n, token, sizeof(token)) == 0) {
 		(void)server_set_token(d->server, token);

@@ -54,6 +54,7 @@ def install_paths(destdir):
         "binary": dest(opts["sbindir"], "vm-informant"),
         "unit": dest("lib", "systemd", "system", "vm-informant.service"),
         "man": dest(opts["mandir"], "man8", "vm-informant.8"),
+        "man5": dest(opts["mandir"], "man5", "vm-informant.conf.5"),
         "mandir": dest(opts["mandir"]),
         "example": dest(opts["sysconfdir"], "vm-informant", "vm-informant.conf.example"),
         "doc_example": dest(opts["datadir"], "doc", "vm-informant", "examples",
@@ -138,19 +139,33 @@ def check_unit(paths, cgroup_dir):
             check(r.returncode == 0, "systemd-analyze security: exposure <= 2.0 (" + last + ")")
 
 
+MAN_SECTIONS = {
+    "vm-informant.8": ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "CONFIGURATION", "SIGNALS",
+                       "EXIT STATUS", "ENDPOINTS", "ENVIRONMENT", "METRICS", "FILES", "SEE ALSO"],
+    "vm-informant.conf.5": ["NAME", "SYNOPSIS", "DESCRIPTION", "KEYS", "RELOADING", "FILES",
+                            "SEE ALSO"],
+}
+
+
 def check_man(path):
+    name = os.path.basename(path)
     with open(path, encoding="utf-8") as f:
         text = f.read()
     sections = re.findall(r'^\.SH "?([A-Z ]+?)"?$', text, re.M)
-    for want in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "CONFIGURATION", "SIGNALS",
-                 "EXIT STATUS", "FILES", "ENDPOINTS", "SEE ALSO"]:
-        check(want in sections, "man page has section " + want)
+    for want in MAN_SECTIONS[name]:
+        check(want in sections, "%s has section %s" % (name, want))
     if not shutil.which("groff"):
         print("# groff not installed: man page rendering not checked")
-        return text
-    r = run(["groff", "-man", "-ww", "-z", "-Tutf8", path])
-    check(r.returncode == 0 and not r.stderr.strip(),
-          "man page renders without groff warnings " + r.stderr.strip())
+    else:
+        r = run(["groff", "-man", "-ww", "-z", "-Tutf8", path])
+        check(r.returncode == 0 and not r.stderr.strip(),
+              "%s renders without groff warnings %s" % (name, r.stderr.strip()))
+    if not shutil.which("mandoc"):
+        print("# mandoc not installed: man page lint not run")
+    else:
+        r = run(["mandoc", "-Tlint", "-Wall", path])
+        out = (r.stdout + r.stderr).strip()
+        check(r.returncode == 0 and not out, "%s: mandoc -Tlint is clean %s" % (name, out))
     return text
 
 
@@ -199,7 +214,7 @@ def check_config(binary, path, what):
 def check_configs(paths, defaults, man_text, tmp):
     binary = paths["binary"]
     check(man_keys(man_text) == defaults,
-          "man page lists every key with the daemon's default (differences: %s)"
+          "vm-informant.conf(5) lists every key with the daemon's default (differences: %s)"
           % sorted(set(man_keys(man_text).items()) ^ set(defaults.items())))
 
     neonvm = check_config(binary, os.path.join(SOURCE, "deploy", "neonvm", "vm-informant.conf"),
@@ -212,6 +227,9 @@ def check_configs(paths, defaults, man_text, tmp):
     check(example == defaults, "the example config leaves every key at its default")
     with open(paths["example"], encoding="utf-8") as f:
         example_text = f.read()
+    check(not parse_ini(example_text), "the example config sets no key (all commented out)")
+    with open(paths["doc_example"], encoding="utf-8") as f:
+        check(f.read() == example_text, "the documentation example is the same file")
     missing = set(defaults) - documented_keys(example_text)
     check(not missing, "the example config shows every key (missing: %s)" % sorted(missing))
 
@@ -244,7 +262,7 @@ def main():
             print(r.stdout + r.stderr)
             return 1
         paths = install_paths(destdir)
-        for name in ["binary", "unit", "man", "example", "doc_example", "sysusers"]:
+        for name in ["binary", "unit", "man", "man5", "example", "doc_example", "sysusers"]:
             check(os.path.isfile(paths[name]), "installed " + paths[name][len(destdir):])
         check(os.access(paths["binary"], os.X_OK), "the installed binary is executable")
         defaults = daemon_defaults(paths["binary"], destdir)
@@ -254,7 +272,8 @@ def main():
             cgroup_dir = os.path.join(defaults[("cgroup", "root")],
                                       defaults[("cgroup", "name")])
         check_unit(paths, cgroup_dir)
-        man_text = check_man(paths["man"])
+        check_man(paths["man"])
+        man_text = check_man(paths["man5"])
         if defaults:
             check_configs(paths, defaults, man_text, destdir)
         else:
