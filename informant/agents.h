@@ -28,7 +28,7 @@
  * to agents go out through struct agents_io and come back through
  * agents_call_done(); time comes from io->now_ms() and agents_tick() runs
  * whatever is due.  The daemon plugs in ap_client and the loop
- * (agents_io.c); the unit tests plug in a fake clock and fake results.
+ * (agents_loop.c); the unit tests plug in a fake clock and fake results.
  *
  * Deliberate deviations from the reference (spec §12), each also
  * explained where it is implemented in agents.c:

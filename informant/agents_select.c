@@ -21,7 +21,7 @@
  *      never left current.
  *   4. Repeat: a newer registration may have arrived meanwhile.
  */
-#include "agents_impl.h"
+#include "agents_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

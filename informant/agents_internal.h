@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * agents_impl.h — internals shared by agents.c and agents_select.c.
+ * agents_internal.h — internals shared by agents.c and agents_select.c.
  * Not for other users: the public API is agents.h.
  */
-#ifndef VMI_AGENTS_IMPL_H
-#define VMI_AGENTS_IMPL_H
+#ifndef VMI_AGENTS_INTERNAL_H
+#define VMI_AGENTS_INTERNAL_H
 
 #include "agents.h"
 
