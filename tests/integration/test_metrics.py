@@ -94,6 +94,14 @@ class TestMetrics(DaemonTestCase):
         self.cg.set_current(int(high * 0.5))
         wait_until(lambda: d.metric("vm_informant_pressure_level") == 0, what="normal")
 
+    def test_status_numbers_without_float_noise(self):
+        d = self.start_daemon()
+        time.sleep(0.3)
+        for _ in range(20):  # many uptimes: one of them would show noise
+            _, _, body = d.request("GET", "/status")
+            self.assertIsNone(re.search(r"\d\.\d{10,}", body), body)
+            time.sleep(0.011)
+
     def test_every_family_documented(self):
         d = self.start_daemon()
         _, _, body = d.request("GET", "/metrics")
