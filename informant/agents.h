@@ -56,6 +56,7 @@
 #include <stdint.h>
 
 #include "agent_proto.h"
+#include "config.h" /* struct agents_timeouts */
 #include "metrics.h"
 
 #define AGENTS_MAX_FAILURES 3       /* consecutive failed /id or /try-upscale */
@@ -69,15 +70,6 @@
 #define AGENTS_REPLY_MAX 1024
 
 struct agents;
-
-struct agents_timeouts {
-	uint64_t id_check_interval_ms;
-	uint64_t id_check_timeout_ms;
-	uint64_t register_id_timeout_ms;
-	uint64_t resume_timeout_ms;
-	uint64_t suspend_timeout_ms;
-	uint64_t upscale_timeout_ms;
-};
 
 /* What the set needs from the outside world. */
 struct agents_io {

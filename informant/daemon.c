@@ -32,6 +32,7 @@
 #include "monitor_wire.h"
 #include "notify.h"
 #include "server.h"
+#include "vmi_build.h"
 
 #define SHUTDOWN_GRACE_MS 500
 #define SHUTDOWN_POLL_MS 10
@@ -66,16 +67,6 @@ struct daemon {
 	bool stopping;      /* shutdown began: signals change nothing any more */
 	uint64_t nofile;    /* RLIMIT_NOFILE after raising it */
 };
-
-static void timeouts_from(const struct config *c, struct agents_timeouts *t)
-{
-	t->id_check_interval_ms = c->agent.id_check_interval_ms;
-	t->id_check_timeout_ms = c->agent.id_check_timeout_ms;
-	t->register_id_timeout_ms = c->agent.register_id_timeout_ms;
-	t->resume_timeout_ms = c->agent.resume_timeout_ms;
-	t->suspend_timeout_ms = c->agent.suspend_timeout_ms;
-	t->upscale_timeout_ms = c->agent.upscale_timeout_ms;
-}
 
 /* Load the token named by cfg ("" = none) into out. */
 static int load_token(const struct config *c, char *out, size_t outlen)
@@ -146,7 +137,6 @@ static void reload_config(struct daemon *d)
 {
 	/* Large; only ever used on the loop thread. */
 	static struct config loaded, n;
-	struct agents_timeouts t;
 	char err[512] = "";
 	char token[HTTP_TOKEN_MAX];
 	int r;
@@ -174,8 +164,7 @@ static void reload_config(struct daemon *d)
 	}
 	explicit_bzero(token, sizeof(token));
 	d->cfg = n;
-	timeouts_from(&d->cfg, &t);
-	agents_set_timeouts(agents_loop_agents(d->agents), &t);
+	agents_set_timeouts(agents_loop_agents(d->agents), &d->cfg.agent);
 	memory_reconfigure(d->memory, &d->cfg);
 	log_event(LOG_INFO, "configuration reloaded", LF_STR("log_level",
 		  log_level_name(d->cfg.log.level)), LF_END);
@@ -318,7 +307,6 @@ static int start_server(struct daemon *d)
 
 static int start(struct daemon *d)
 {
-	struct agents_timeouts t;
 	struct agents *agents;
 	int r;
 
@@ -330,8 +318,7 @@ static int start(struct daemon *d)
 		log_event(LOG_ERROR, "cannot set up signal handling", LF_ERR(r), LF_END);
 		return r;
 	}
-	timeouts_from(&d->cfg, &t);
-	r = agents_loop_new(d->loop, &t, &d->metrics, &d->agents);
+	r = agents_loop_new(d->loop, &d->cfg.agent, &d->metrics, &d->agents);
 	if (r < 0) {
 		log_event(LOG_ERROR, "cannot create the agent client", LF_ERR(r), LF_END);
 		return r;
@@ -405,6 +392,7 @@ int daemon_run(const struct config *cfg, daemon_reload_fn reload_fn, void *reloa
 	d.reload = reload_fn;
 	d.reload_arg = reload_arg;
 	d.sigfd = -1;
+	d.metrics.version = VMI_VERSION;
 	log_setup(cfg->log.level, cfg->log.format);
 	d.nofile = raise_nofile();
 	r = loop_new(&d.loop);

@@ -232,11 +232,7 @@ static void on_status(void *vctx, struct server_req *r, const char *body, size_t
 }
 
 static const struct server_route routes[] = {
-	{ "/register", "POST", EP_REGISTER, on_register },
-	{ "/health-check", "PUT", EP_HEALTH_CHECK, on_health_check },
-	{ "/upscale", "PUT", EP_UPSCALE, on_upscale },
-	{ "/downscale", "PUT", EP_DOWNSCALE, on_downscale },
-	{ "/unregister", "DELETE", EP_UNREGISTER, on_unregister },
+	HANDLERS_PROTOCOL_ROUTES(HANDLERS_ROUTE)
 	/* only with [server] metrics = true: */
 	{ "/metrics", "GET", EP_METRICS, on_metrics },
 	{ "/status", "GET", EP_STATUS, on_status },
@@ -245,5 +241,5 @@ static const struct server_route routes[] = {
 size_t handlers_routes(bool with_metrics, const struct server_route **out)
 {
 	*out = routes;
-	return with_metrics ? sizeof(routes) / sizeof(routes[0]) : 5;
+	return sizeof(routes) / sizeof(routes[0]) - (with_metrics ? 0 : 2);
 }

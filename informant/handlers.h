@@ -31,6 +31,17 @@ struct handlers_ctx {
 	struct log_limit bad_request_log; /* "bad request body" lines */
 };
 
+/* The informant protocol's endpoints as X(path, method, endpoint, handler):
+ * one list for the daemon's route table and the HTTP fuzz harness, which
+ * plugs its own handlers of those names into the same paths and methods. */
+#define HANDLERS_PROTOCOL_ROUTES(X)                                  \
+	X("/register", "POST", EP_REGISTER, on_register)             \
+	X("/health-check", "PUT", EP_HEALTH_CHECK, on_health_check)  \
+	X("/upscale", "PUT", EP_UPSCALE, on_upscale)                 \
+	X("/downscale", "PUT", EP_DOWNSCALE, on_downscale)           \
+	X("/unregister", "DELETE", EP_UNREGISTER, on_unregister)
+#define HANDLERS_ROUTE(path, method, ep, fn) { path, method, ep, fn },
+
 /* The routes; /metrics and /status only when with_metrics. */
 size_t handlers_routes(bool with_metrics, const struct server_route **out);
 

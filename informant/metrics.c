@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmi_build.h"
-
 /* Upper bounds (seconds) of the latency buckets; +Inf is implicit. */
 static const double latency_bounds[METRICS_LATENCY_BUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
@@ -342,7 +340,8 @@ char *metrics_render(const struct metrics *m, const struct procstat *proc)
 	b.s[0] = '\0';
 	header(&b, "vm_informant_build_info", "gauge",
 	       "Always 1; the version of the running vm-informant as a label.");
-	put(&b, "vm_informant_build_info{version=\"%s\"} 1\n", VMI_VERSION);
+	put(&b, "vm_informant_build_info{version=\"%s\"} 1\n",
+	    m->version ? m->version : "unknown");
 	for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
 		render_scalar(&b, m, &scalars[i]);
 	render_monitor(&b, m);

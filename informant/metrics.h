@@ -38,6 +38,7 @@ enum { METRICS_IN, METRICS_OUT };
 #define METRICS_MON_TYPES (AP_MON__COUNT + 1)
 
 struct metrics {
+	const char *version;              /* build_info's label (VMI_VERSION) */
 	/* agents */
 	uint64_t agents_registered;       /* gauge */
 	bool agent_current;               /* gauge */

@@ -64,49 +64,31 @@ static int count_fds(uint64_t *out)
 	return 0;
 }
 
-/* Boot time (seconds since the epoch) from /proc/stat's "btime" line. */
-static int boot_time(unsigned long long *out)
-{
-	char buf[8192], *p;
-	int r = read_file("/proc/stat", buf, sizeof(buf));
-
-	if (r < 0)
-		return r;
-	p = strstr(buf, "\nbtime ");
-	return p && sscanf(p + 7, "%llu", out) == 1 ? 0 : -EINVAL;
-}
-
-/* Start time after boot, in clock ticks: field 22 of /proc/self/stat,
- * counted after the ")" that ends the command name (which may hold spaces). */
-static int start_ticks(unsigned long long *out)
-{
-	char buf[1024], *p;
-	int r = read_file("/proc/self/stat", buf, sizeof(buf));
-
-	if (r < 0)
-		return r;
-	p = strrchr(buf, ')');
-	if (!p)
-		return -EINVAL;
-	for (int field = 2; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	return p && sscanf(p + 1, "%llu", out) == 1 ? 0 : -EINVAL;
-}
-
+/* Boot time ("btime" of /proc/stat, seconds since the epoch) plus the
+ * start after boot (field 22 of /proc/self/stat, in clock ticks, counted
+ * after the ")" that ends the command name, which may hold spaces).  It
+ * never changes: /proc is read once. */
 static int start_time(double *out)
 {
-	static double cached; /* it does not change: read /proc once */
+	static double cached;
+	char sys[8192], self[1024], *p;
 	unsigned long long btime, ticks;
 	long hz = sysconf(_SC_CLK_TCK);
 	int r;
 
 	if (cached == 0) {
-		r = boot_time(&btime);
+		r = read_file("/proc/stat", sys, sizeof(sys));
 		if (r == 0)
-			r = start_ticks(&ticks);
+			r = read_file("/proc/self/stat", self, sizeof(self));
 		if (r < 0)
 			return r;
-		if (hz <= 0)
+		p = strstr(sys, "\nbtime ");
+		if (!p || sscanf(p + 7, "%llu", &btime) != 1)
+			return -EINVAL;
+		p = strrchr(self, ')');
+		for (int field = 2; field < 22 && p; field++)
+			p = strchr(p + 1, ' ');
+		if (!p || sscanf(p + 1, "%llu", &ticks) != 1 || hz <= 0)
 			return -EINVAL;
 		cached = (double)btime + (double)ticks / (double)hz;
 	}

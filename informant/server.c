@@ -606,7 +606,7 @@ int server_new(struct loop *loop, const struct server_options *o,
 	       const struct server_route *routes, size_t nroutes, void *ctx, struct metrics *m,
 	       struct server **out, char *err, size_t errlen)
 {
-	struct server *s = calloc(1, sizeof(*s));
+	struct server *s = malloc(sizeof(*s));
 	struct conns_limits lim = {
 		.max_conns = o->max_connections,
 		.max_per_addr = o->max_connections_per_address,
@@ -618,13 +618,8 @@ int server_new(struct loop *loop, const struct server_options *o,
 
 	if (!s)
 		return -ENOMEM;
-	s->loop = loop;
-	s->routes = routes;
-	s->nroutes = nroutes;
-	s->ctx = ctx;
-	s->metrics = m;
-	s->max_body = o->max_body_bytes;
-	s->epfd = -1;
+	*s = (struct server){ .loop = loop, .routes = routes, .nroutes = nroutes, .ctx = ctx,
+			      .metrics = m, .max_body = o->max_body_bytes, .epfd = -1 };
 	r = server_set_token(s, o->token);
 	if (r < 0) {
 		snprintf(err, errlen, "auth token too long");

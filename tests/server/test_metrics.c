@@ -166,12 +166,13 @@ static void test_process_families(void **state)
 	assert_true(p.max_fds >= p.open_fds);
 	assert_true(p.start_time_seconds > time(NULL) - 600.0);
 	assert_true(p.start_time_seconds <= time(NULL) + 1.0);
+	m.version = "9.8.7";
 	m.frozen = true;
 	m.pressure_level = 2;
 	m.last_freeze_seconds = 0.0125;
 	text = metrics_render(&m, &p);
 	assert_non_null(text);
-	assert_non_null(strstr(text, "\nvm_informant_build_info{version=\""));
+	assert_non_null(strstr(text, "\nvm_informant_build_info{version=\"9.8.7\"} 1\n"));
 	assert_non_null(strstr(text, "\nvm_informant_frozen 1\n"));
 	assert_non_null(strstr(text, "\nvm_informant_pressure_level 2\n"));
 	assert_non_null(strstr(text, "\nvm_informant_last_freeze_seconds 0.0125\n"));
