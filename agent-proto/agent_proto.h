@@ -189,7 +189,7 @@ char *ap_encode_more_resources(bool cpu, bool memory, const struct ap_uuid *expe
 /* ---- the websocket monitor protocol v1.0 (current agents) ----------------
  *
  * What autoscaler-agents since v0.18.0 speak over ws://<VM>:10301/monitor
- * (shared spec monitor-protocol.md).  One JSON object per text message.
+ * (docs/monitor-protocol.md).  One JSON object per text message.
  * The first message each way is the version handshake; after it every
  * message has a type and an id (agent even, monitor odd; a reply carries
  * the id of the request).  The two directions are shaped differently:

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * client.c — asynchronous client for the agent's endpoints (spec §6).
+ * client.c — asynchronous client for the agent's endpoints (docs/informant-protocol.md §6).
  *
  * libcurl's multi interface does the HTTP; we give it our own epoll fd for
  * its sockets (CURLMOPT_SOCKETFUNCTION) and a timerfd inside that epoll for

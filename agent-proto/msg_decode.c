@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * msg_decode.c — strict decoding of the protocol messages (spec §2.2, §4).
+ * msg_decode.c — strict decoding of the protocol messages (docs/informant-protocol.md §2, §4).
  *
  * Like the reference: unknown members are ignored, and missing or null
  * members leave zero values (all-zero UUID, 0, false, "").  Unlike it: the

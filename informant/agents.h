@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * agents.h — the set of autoscaler-agents known to the informant (spec §7):
+ * agents.h — the set of autoscaler-agents known to the informant
+ * (docs/informant-protocol.md §7):
  * registration with the /id probe, selection of the current agent and the
  * switch (/suspend the old, /resume the new), background /id checks, the
  * monitor session of the websocket protocol as the other kind of agent,
@@ -30,7 +31,7 @@
  * whatever is due.  The daemon plugs in ap_client and the loop
  * (agents_loop.c); the unit tests plug in a fake clock and fake results.
  *
- * Deliberate deviations from the reference (spec §12), each also
+ * Deliberate deviations from the original (docs/informant-protocol.md §10), each also
  * explained where it is implemented in agents.c:
  *   D4  background checks and /try-upscale drop an agent only after
  *       AGENTS_MAX_FAILURES consecutive failures; a failed check is retried

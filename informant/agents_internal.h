@@ -54,7 +54,7 @@ struct agents {
 	bool monitor_up;
 	struct agents_monitor monitor;
 	uint64_t monitor_since_ms;
-	/* The upscale wish (spec §7.6, D6, D9). */
+	/* The upscale wish (docs/informant-protocol.md §7.6, D6, D9). */
 	bool wish;
 	bool wish_predicted;
 };

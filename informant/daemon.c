@@ -8,7 +8,7 @@
  * policy (which thaws the cgroup and answers its pending requests 503, a
  * monitor session's with InternalError), the monitor, the agent set
  * (pending registrations 503), flush those answers for up to FLUSH_MS,
- * and close the server.  Unlike the reference (§11.4) this stays well under 1 s and
+ * and close the server.  Unlike the original (docs/informant-protocol.md §9) this stays well under 1 s and
  * always thaws.
  */
 #include "daemon.h"

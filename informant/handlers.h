@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * handlers.h — the informant's endpoints (spec §5.1–§5.5) plus GET /metrics
+ * handlers.h — the informant's endpoints (docs/informant-protocol.md
+ * §5.1–§5.5) plus GET /metrics
  * and GET /status, as a route table for server.h.
  */
 #ifndef VMI_HANDLERS_H

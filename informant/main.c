@@ -2,7 +2,7 @@
 /*
  * main.c — command line, configuration, then the supervisor or the daemon.
  *
- * Exit status (interface.md): 0 after a clean shutdown, 1 for a runtime
+ * Exit status (README, "Command line"): 0 after a clean shutdown, 1 for a runtime
  * failure, 2 for a usage or config error (one line on stderr naming the
  * file, line and key).
  */

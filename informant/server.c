@@ -166,7 +166,7 @@ static enum MHD_Result queue(struct server_req *r)
 	return ret;
 }
 
-/* ---- the common handling of spec §5.0 and D19 ------------------------------- */
+/* ---- every request: docs/informant-protocol.md §5.0, D19 ---------------------- */
 
 static const struct server_route *find_route(const struct server *s, const char *path)
 {
