@@ -409,7 +409,7 @@ static bool fc_host_is_name(const char *h, size_t len)
 
 bool fc_connstr_resolves_names(const char *connstr)
 {
-	PQconninfoOption *opts = PQconninfoParse(connstr, NULL);
+	PQconninfoOption *opts = fc_pq.PQconninfoParse(connstr, NULL);
 	const char *host = NULL, *hostaddr = NULL;
 	bool names = false;
 
@@ -427,7 +427,7 @@ bool fc_connstr_resolves_names(const char *connstr)
 		names = names || fc_host_is_name(p, len);
 		p += len + (p[len] == ',');
 	}
-	PQconninfoFree(opts);
+	fc_pq.PQconninfoFree(opts);
 	return names;
 }
 
