@@ -8,9 +8,15 @@
  * and restarts the daemon after WatchdogSec= (ExecStopPost= then thaws the
  * cgroup).  Half the period, as sd_watchdog_enabled(3) advises, leaves a
  * whole half for a late tick.
+ *
+ * libsystemd is loaded with dlopen(3) only when NOTIFY_SOCKET is set: it
+ * brings libgcrypt, liblzma, liblz4, libzstd and libcap along (about
+ * 0.7 MiB of proportional memory), which a daemon outside systemd (an init
+ * with respawn, the NeonVM image) would carry for nothing.
  */
 #include "notify.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,6 +24,14 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+
+#define SYSTEMD_SONAME "libsystemd.so.0"
+
+/* The two functions of libsystemd we call, with its own prototypes. */
+static struct {
+	__typeof__(sd_notify) *notify;
+	__typeof__(sd_watchdog_enabled) *watchdog_enabled;
+} sd;
 
 struct notify {
 	struct loop_timer *ping;
@@ -27,7 +41,7 @@ struct notify {
 
 static void send_state(const char *what, const char *state)
 {
-	int r = sd_notify(0, state);
+	int r = sd.notify(0, state);
 
 	if (r < 0)
 		log_event(LOG_WARN, "cannot notify the service manager", LF_STR("message", what),
@@ -37,13 +51,31 @@ static void send_state(const char *what, const char *state)
 static void ping(void *arg)
 {
 	struct notify *n = arg;
-	int r = sd_notify(0, "WATCHDOG=1");
+	int r = sd.notify(0, "WATCHDOG=1");
 
 	/* Once: a watchdog that cannot be fed is logged, not repeated every tick. */
 	if (r < 0 && !n->ping_failed_logged) {
 		n->ping_failed_logged = true;
 		log_event(LOG_ERROR, "cannot send the watchdog ping", LF_ERR(r), LF_END);
 	}
+}
+
+static int load_libsystemd(void)
+{
+	void *lib = dlopen(SYSTEMD_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+	if (lib) {
+		sd.notify = (__typeof__(sd.notify))dlsym(lib, "sd_notify");
+		sd.watchdog_enabled =
+			(__typeof__(sd.watchdog_enabled))dlsym(lib, "sd_watchdog_enabled");
+	}
+	if (!lib || !sd.notify || !sd.watchdog_enabled) {
+		log_event(LOG_ERROR, "NOTIFY_SOCKET is set but libsystemd cannot be loaded",
+			  LF_STR("library", SYSTEMD_SONAME), LF_STR("error", dlerror()),
+			  LF_STR("hint", "install libsystemd0, or unset NOTIFY_SOCKET"), LF_END);
+		return -ENOENT;
+	}
+	return 0;
 }
 
 int notify_new(struct loop *loop, struct notify **out)
@@ -56,10 +88,13 @@ int notify_new(struct loop *loop, struct notify **out)
 	*out = NULL;
 	if (!socket || !socket[0])
 		return 0;
+	r = load_libsystemd();
+	if (r < 0)
+		return r;
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	r = sd_watchdog_enabled(0, &usec);
+	r = sd.watchdog_enabled(0, &usec);
 	if (r < 0)
 		log_event(LOG_WARN, "ignoring WATCHDOG_USEC", LF_ERR(r), LF_END);
 	if (r > 0 && usec > 0) {

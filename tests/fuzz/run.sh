@@ -87,7 +87,7 @@ inih=$(pkg-config --cflags --libs inih 2>/dev/null) || skip "inih (pkg-config) n
 mhd=$(pkg-config --cflags --libs libmicrohttpd 2>/dev/null) ||
 	skip "libmicrohttpd (pkg-config) not found"
 pq=$(pkg-config --cflags --libs libpq 2>/dev/null) || skip "libpq (pkg-config) not found"
-crypto=$(pkg-config --cflags --libs libcrypto 2>/dev/null) || skip "libcrypto (pkg-config) not found"
+crypto=$(pkg-config --cflags --libs nettle 2>/dev/null) || skip "nettle (pkg-config) not found"
 [ -f /usr/include/wslay/wslay.h ] || skip "libwslay-dev not installed"
 mkdir -p "$out/obj" || exit 1
 cat >"$out/probe.c" <<'EOF'
