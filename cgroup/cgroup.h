@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cgroup.h — the Postgres cgroup (cgroup v2): strict parsers for its files,
- * the I/O object (limits, freeze/thaw), the memory.events watcher, the limit
- * formulas and the pure memory.high reaction state machine.
+ * the I/O object (limits, freeze/thaw, memory.stat, PSI), the memory.events
+ * watcher and the pure memory.high reaction state machine.
  *
  * Only memory.current, memory.high, memory.max, memory.events, cgroup.freeze
- * and cgroup.events under <root>/<name> are touched, so a plain directory
- * holding those six files works as well as a real cgroup2 mount.
+ * and cgroup.events under <root>/<name> are required, so a plain directory
+ * holding those six files works as well as a real cgroup2 mount; where
+ * they exist memory.stat, memory.pressure and memory.reclaim are used too.
  * Every function returns 0 or a negative errno; human messages go to the
- * caller's err buffer (file, value, what is wrong).  Nothing here blocks.
+ * caller's err buffer (file, value, what is wrong).  Nothing here blocks,
+ * but cg_reclaim_at(), which is meant for a worker thread.
  */
 #ifndef VMI_CGROUP_H
 #define VMI_CGROUP_H

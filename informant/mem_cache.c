@@ -61,6 +61,12 @@ void cache_size(struct memory *m, const char *reason)
 
 	if (!m->filecache)
 		return;
+	if (m->downscale.active) {
+		/* The downscale owns the next size; a background one now would
+		 * supersede its request or, landing after it, undo it. */
+		m->cache.resize_pending = true;
+		return;
+	}
 	target = plan_cache_target(&m->cfg, plan_basis(&m->cfg, m->limits.vm_bytes,
 						       m->limits.mem_total));
 	if (m->cache.inflight == target && target)
@@ -76,6 +82,14 @@ void cache_restore(struct memory *m, uint64_t bytes, const char *reason)
 {
 	if (m->filecache)
 		cache_start(m, bytes, reason);
+}
+
+void cache_after_downscale(struct memory *m)
+{
+	if (!m->cache.resize_pending)
+		return;
+	m->cache.resize_pending = false;
+	cache_size(m, "after a downscale");
 }
 
 void cache_forget_inflight(struct memory *m)

@@ -32,7 +32,12 @@ static void downscale_end(struct memory *m, unsigned http_status, const char *bo
 	struct mem_downscale ds = m->downscale;
 
 	m->downscale.active = false;
+	m->io.arm(m->io.ctx, MEMORY_TIMER_DOWNSCALE, 0);
+	if (ds.reclaiming) /* never reclaim for a downscale that is over */
+		m->io.reclaim_cancel(m->io.ctx, ds.token);
+	m->downscale.reclaiming = false;
 	ds.done(ds.arg, http_status, body);
+	cache_after_downscale(m);
 }
 
 /* The decision: a DownscaleResult for /downscale; "{}" either way for a
@@ -76,14 +81,62 @@ void downscale_abort(struct memory *m, unsigned http_status, const char *body)
 	log_event(LOG_ERROR, m->downscale.from_upscale ? "smaller upscale failed" : "downscale failed",
 		  LF_U64("vm_bytes", m->downscale.vm_bytes), LF_U64("http_status", http_status),
 		  LF_STR("error", body), LF_END);
-	downscale_end(m, http_status, body);
+	/* A smaller /upscale is told {} whatever happened (limits kept): the
+	 * agent drops the connection on an error to /upscale. */
+	if (m->downscale.from_upscale && http_status == 500)
+		downscale_end(m, 200, "{}");
+	else
+		downscale_end(m, http_status, body);
 	downscale_reapply(m, "downscale failed");
+}
+
+void downscale_timeout(struct memory *m)
+{
+	char status[128];
+
+	if (!m->downscale.active)
+		return;
+	snprintf(status, sizeof(status),
+		 "Downscale not done within %u ms (reclaim or file cache too slow): nothing changed",
+		 (unsigned)MEM_DOWNSCALE_DEADLINE_MS);
+	downscale_answer(m, false, status);
+	downscale_reapply(m, "downscale timed out");
 }
 
 void downscale_supersede(struct memory *m, const char *why)
 {
 	if (m->downscale.active)
 		downscale_answer(m, false, why);
+}
+
+/* The check was made when the request came; Postgres took its time since.
+ * Look again before the write: a memory.max below memory.current makes
+ * the kernel reclaim in the writer (the loop) and OOM-kill what it cannot.
+ * Refuses (and puts the cache back) when the limits no longer fit. */
+static bool downscale_still_fits(struct memory *m, uint64_t high, bool cache_set)
+{
+	struct mem_downscale *ds = &m->downscale;
+	uint64_t usage, current;
+	char status[AP_STATUS_MAX];
+
+	if (!predict_usage_fresh(m, &usage, &current)) {
+		if (cache_set && ds->cache_prev_known)
+			cache_restore(m, ds->cache_prev, "downscale rollback");
+		downscale_abort(m, 500, MEM_INTERNAL_ERROR);
+		return false;
+	}
+	if (usage + m->cfg.cgroup.memory_high_buffer <= high &&
+	    current + m->cfg.cgroup.memory_high_buffer <= high)
+		return true;
+	if (usage + m->cfg.cgroup.memory_high_buffer > high)
+		plan_usage_refusal(&m->cfg, high, usage, status, sizeof(status));
+	else
+		plan_reclaim_refusal(&m->cfg, high, current, 0, status, sizeof(status));
+	if (cache_set && ds->cache_prev_known)
+		cache_restore(m, ds->cache_prev, "downscale rollback");
+	downscale_answer(m, false, status);
+	downscale_reapply(m, "downscale refused after the cache step");
+	return false;
 }
 
 /* The cache is at its new size (or not managed): lower the limits. */
@@ -97,6 +150,8 @@ static void downscale_finish(struct memory *m, bool cache_set, uint64_t cache)
 	if (m->cgroup) {
 		plan_base_limits(&m->cfg, ds->plan.basis,
 				 m->cfg.filecache.in_memory ? cache : 0, &max, &high);
+		if (!downscale_still_fits(m, high, cache_set))
+			return;
 		if (limits_write_exact(m, max, high, ds->vm_bytes,
 				       from_upscale ? "smaller upscale" : "downscale") < 0) {
 			if (cache_set && ds->cache_prev_known)
@@ -229,6 +284,7 @@ void downscale_start(struct memory *m, uint64_t vm_bytes, bool from_upscale,
 		.cache_prev = m->cache.bytes, .cache_prev_known = m->cache.known,
 		.done = done, .arg = arg,
 	};
+	m->io.arm(m->io.ctx, MEMORY_TIMER_DOWNSCALE, MEM_DOWNSCALE_DEADLINE_MS * 1000000ull);
 	if (!p.ok)
 		downscale_answer(m, false, p.status);
 	else if (p.reclaim)

@@ -67,6 +67,11 @@ void limits_seed(struct memory *m, const char *reason)
 	limits_publish(m);
 }
 
+void limits_stale(struct memory *m)
+{
+	m->limits.in_sync = false;
+}
+
 void limits_files_reset(struct memory *m)
 {
 	m->limits.files_known = false;
@@ -124,17 +129,19 @@ static int limits_write(struct memory *m, uint64_t max, uint64_t high, const cha
 	return 0;
 }
 
-/* The workload now, for the hold rule (the usage decisions are made on:
- * page cache is not protected, the kernel drops it at the lower limit):
- * read afresh (a lowering is rare and the last sample may be 100 ms old),
- * else the last sample, else "everything" (hold every lowering). */
-static uint64_t limits_current_now(struct memory *m)
+/* Usage and memory.current now, for the hold rule: read afresh (a
+ * lowering is rare and the last sample may be 100 ms old), else the last
+ * sample, else "everything" (hold every lowering). */
+static void limits_current_now(struct memory *m, struct plan_state *st)
 {
 	uint64_t usage, current;
 
-	if (predict_usage_now(m, &usage, &current))
-		return usage;
-	return UINT64_MAX;
+	if (predict_usage_now(m, &usage, &current)) {
+		st->current = usage;
+		st->memory_current = current;
+	} else {
+		st->current = st->memory_current = UINT64_MAX;
+	}
 }
 
 static bool limits_lower(const struct memory *m, const struct plan_limits *p)
@@ -170,10 +177,9 @@ int limits_sync(struct memory *m, const char *reason)
 		return 0;
 	}
 	limits_plan_state(m, &st);
-	st.current = 0;
 	plan_limits(&m->cfg, &st, &p);
 	if (p.ok && limits_lower(m, &p)) {
-		st.current = limits_current_now(m);
+		limits_current_now(m, &st);
 		plan_limits(&m->cfg, &st, &p);
 	}
 	if (!p.ok) {

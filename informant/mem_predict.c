@@ -155,12 +155,18 @@ void predict_on_sample(struct memory *m, const struct memory_sample *s)
 {
 	struct mem_predict *p = &m->predict;
 	uint64_t now = mem_now_ms(m);
+	bool was_workload;
 
 	p->have_usage = s->current_ok;
 	if (!s->current_ok)
 		return;
+	was_workload = p->usage_is_workload;
 	p->current = s->current;
 	p->usage = usage_of(m, s->current, &s->stat, s->stat_ok, &p->usage_is_workload);
+	if (p->usage_is_workload != was_workload)
+		/* Another quantity (the rule switched, memory.stat came or went):
+		 * its difference is not growth. */
+		(void)mc_ema_init(&p->ema, MC_EMA_ALPHA_DEFAULT);
 	m->metrics->memory_current_bytes = s->current;
 	m->metrics->workload_bytes = p->usage_is_workload ? p->usage : 0;
 	mc_ema_update(&p->ema, now, p->usage);

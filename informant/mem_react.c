@@ -93,7 +93,7 @@ static void react_freeze(struct memory *m)
 	m->io.arm(m->io.ctx, MEMORY_TIMER_THAW_GUARD,
 		  (m->cfg.cgroup.max_upscale_wait_ms ? m->cfg.cgroup.max_upscale_wait_ms : 1) *
 			  1000000u);
-	log_event(LOG_INFO, "cgroup frozen, asking for upscale",
+	log_event(LOG_INFO, "cgroup frozen",
 		  LF_U64("max_wait_ms", m->cfg.cgroup.max_upscale_wait_ms), LF_END);
 }
 

@@ -107,19 +107,19 @@ void memory_upscale_applied(struct memory *m)
 }
 
 /* Read MemTotal now: an /upscale usually follows the hot-plug by a few
- * milliseconds, before the next sample. */
-static void memory_refresh_mem_total(struct memory *m)
+ * milliseconds, before the next sample.  True if it changed. */
+static bool memory_refresh_mem_total(struct memory *m)
 {
 	uint64_t mem_total;
 	int r = m->io.read_mem_total(m->io.ctx, &mem_total);
 
-	if (r == 0)
-		(void)limits_take_mem_total(m, mem_total, 0, true, meminfo_path(m));
+	return r == 0 && limits_take_mem_total(m, mem_total, 0, true, meminfo_path(m));
 }
 
 int memory_upscale(struct memory *m, uint64_t vm_bytes, memory_done_fn done, void *arg)
 {
 	struct plan_state st;
+	bool mem_total_changed;
 
 	if (m->stopped) {
 		done(arg, 503, "shutting down");
@@ -137,10 +137,16 @@ int memory_upscale(struct memory *m, uint64_t vm_bytes, memory_done_fn done, voi
 	 * Postgres: an upscale never waits behind it. */
 	downscale_supersede(m, "Superseded by an upscale");
 	react_on_upscale(m); /* thaw now: the agent has answered */
-	memory_refresh_mem_total(m);
+	mem_total_changed = memory_refresh_mem_total(m);
 	limits_plan_state(m, &st);
 	if (m->cgroup && plan_upscale_shrinks(&m->cfg, &st, vm_bytes)) {
 		downscale_start(m, vm_bytes, true, done, arg);
+		if (mem_total_changed) {
+			/* Acted on whatever the smaller size turns out to be:
+			 * after it (the downscale owns the cache meanwhile). */
+			cache_size(m, "MemTotal changed");
+			limits_stale(m);
+		}
 		return 0;
 	}
 	limits_set_vm(m, vm_bytes);
@@ -226,7 +232,10 @@ void memory_on_timer(struct memory *m, enum memory_timer t)
 {
 	if (m->stopped)
 		return;
-	react_on_timer(m, t);
+	if (t == MEMORY_TIMER_DOWNSCALE)
+		downscale_timeout(m);
+	else
+		react_on_timer(m, t);
 }
 
 void memory_on_cache_result(struct memory *m, uint64_t token, int err, uint64_t requested,

@@ -52,8 +52,10 @@ struct memory_status {
 	uint64_t memory_high, memory_max;
 	bool raised;                  /* memory.high raised above the computed value */
 	bool held;                    /* the limits are not the computed ones: a
-				       * lowering held above the workload, or no
-				       * plan fits (the last limits are kept) */
+				       * lowering held above the workload, no plan
+				       * fits (the last limits are kept), or they are
+				       * to be written yet (a downscale in progress,
+				       * a failed write retried at the next sample) */
 	uint64_t file_cache_bytes;
 	bool file_cache_known;
 	bool frozen;

@@ -25,6 +25,7 @@ enum memory_limit { MEMORY_LIMIT_MAX, MEMORY_LIMIT_HIGH };
 enum memory_timer {
 	MEMORY_TIMER_REACT,      /* the reaction's next deadline (thaw, lower a raise) */
 	MEMORY_TIMER_THAW_GUARD, /* thaws max_upscale_wait after a freeze, whatever happens */
+	MEMORY_TIMER_DOWNSCALE,  /* a downscale not done by then changes nothing */
 	MEMORY_TIMER__COUNT
 };
 
@@ -42,6 +43,9 @@ struct memory_io {
 	 * result comes through memory_on_reclaim_result(token).  0 or -errno
 	 * (then no result will come). */
 	int (*reclaim)(void *ctx, uint64_t bytes, uint64_t token);
+	/* No longer wanted: stop after the step in progress; its result, if
+	 * any still comes, is ignored. */
+	void (*reclaim_cancel)(void *ctx, uint64_t token);
 	int (*set_frozen)(void *ctx, bool frozen, char *err, size_t errlen);
 	/* MemTotal now; 0 or -errno. */
 	int (*read_mem_total)(void *ctx, uint64_t *out);
@@ -74,8 +78,10 @@ struct memory_sample {
 int memory_core_new(const struct config *cfg, struct metrics *metrics,
 		    const struct memory_io *io, bool cgroup, bool filecache,
 		    struct memory **out);
-/* Thaws if frozen, answers a pending downscale 503, disarms the timers;
- * later inputs are ignored (results of cancelled calls may still come). */
+/* Thaws if frozen, answers a pending downscale 503 (cancelling its
+ * reclaim; the cache and limits that fit are asked for once more),
+ * disarms the timers; later inputs are ignored (results of cancelled
+ * calls may still come). */
 void memory_core_stop(struct memory *m);
 /* Stops (if not yet) and frees; NULL is a no-op. */
 void memory_core_free(struct memory *m);

@@ -27,6 +27,10 @@
  * new memory (hot-plug takes 20–400 ms, measured): asking for more before
  * the granted memory has even arrived would be a loop with the agent. */
 #define MEM_HOTPLUG_WAIT_MS 2000
+/* A downscale not done within this changes nothing: the HTTP agent gives
+ * up on /downscale after 2 s and keeps the VM's size; applying it later
+ * would hold the workload to memory the VM still has. */
+#define MEM_DOWNSCALE_DEADLINE_MS 1800
 
 struct mem_limits {
 	uint64_t vm_bytes;       /* the agent's last applied size; 0 = none */
@@ -49,6 +53,7 @@ struct mem_cache {
 	uint64_t inflight;       /* a background size being set; 0 = none */
 	uint64_t inflight_token;
 	uint64_t last_token;     /* token source (also for the downscale's set) */
+	bool resize_pending;     /* asked during a downscale: done when it ends */
 };
 
 struct mem_react {
@@ -116,6 +121,8 @@ void limits_seed(struct memory *m, const char *reason);
 /* The files were reset (a re-created cgroup): write the limits again, as
  * they were meant, and claim nothing about the files until then. */
 void limits_files_reset(struct memory *m);
+/* Plan again at the next sample (an input changed outside a sync). */
+void limits_stale(struct memory *m);
 /* Plan the limits and write what differs (not while a downscale is
  * between its steps).  0 or -errno. */
 int limits_sync(struct memory *m, const char *reason);
@@ -137,6 +144,8 @@ uint64_t cache_next_token(struct memory *m);
 void cache_size(struct memory *m, const char *reason);
 /* A size set by someone else (the downscale) supersedes ours. */
 void cache_forget_inflight(struct memory *m);
+/* The downscale ended: a resize asked for meanwhile goes out now. */
+void cache_after_downscale(struct memory *m);
 void cache_learned(struct memory *m, uint64_t requested, uint64_t actual);
 /* Set bytes once in the background, retried until Postgres takes it. */
 void cache_restore(struct memory *m, uint64_t bytes, const char *reason);
@@ -179,6 +188,8 @@ void downscale_start(struct memory *m, uint64_t vm_bytes, bool from_upscale,
 void downscale_supersede(struct memory *m, const char *why);
 /* Answer a pending one with an error and re-apply what fits now. */
 void downscale_abort(struct memory *m, unsigned http_status, const char *body);
+/* Its deadline passed: answered as refused, nothing changed. */
+void downscale_timeout(struct memory *m);
 /* A reclaim result; ignored unless it is the pending downscale's. */
 void downscale_on_reclaim_result(struct memory *m, uint64_t token, int err, uint64_t reclaimed);
 /* A cache result for the downscale's token; false if not its. */

@@ -1,198 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * memory_loop.c — the memory policy on the daemon's loop: the real
- * struct memory_io over the cgroup object, the Postgres client, the
- * sampler and loop timers, and the sources that drive the policy
- * (sampler ticks, memory.events notifications, Postgres answers).
+ * memory_loop.c — the memory policy on the daemon's loop: opening the
+ * cgroup, Postgres and the sampler, and the sources that drive the policy
+ * (sampler ticks, memory.events notifications, PSI, Postgres answers,
+ * timers).  The struct memory_io it plugs in is memory_io.c's.
  *
  * Nothing here decides anything: every input goes straight to
  * memory_on_*() (memory_core.h).
  */
-#include "memory_internal.h"
+#include "memory_loop_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "filecache.h"
-#include "reclaim_worker.h"
-
-#define SHELL_POLL_MS 1000
-/* MemTotal between hot-plugs: an /upscale reads it at once, and while its
- * memory has not arrived every tick reads it; otherwise once per this. */
-#define SHELL_MEMINFO_MS 500
-/* 100 ms of "some" stall within 1 s: well past noise, early for a user. */
-#define SHELL_PSI_TRIGGER "some 100000 1000000"
-
-struct memory_shell {
-	struct loop *loop;
-	struct memory *m;
-	struct memory_hooks hooks;
-	struct cg *cg;
-	uint64_t cg_generation;
-	uint64_t last_poll_ms;    /* the memory.events safety net */
-	struct fc *fc;
-	struct mc_sampler *sampler;
-	struct loop_timer *timers[MEMORY_TIMER__COUNT];
-	struct log_limit watch_err_log;
-	bool stat_missing;        /* memory.stat absent: looked for again each poll */
-	int psi_fd;               /* the PSI trigger on memory.pressure; -1 = none */
-	bool psi_missing;         /* memory.pressure absent or unreadable */
-	struct reclaim_worker *reclaimer; /* started at the first reclaim */
-	char reclaim_path[4200];
-};
-
-/* One cache request in flight: what it asked, to hand back with the result. */
-struct shell_cache_req {
-	struct memory_shell *sh;
-	uint64_t token, bytes;
-};
-
-/* ---- struct memory_io --------------------------------------------------- */
-
-static uint64_t io_now_ns(void *ctx)
-{
-	(void)ctx;
-	return loop_now_ns();
-}
-
-static int io_write_limit(void *ctx, enum memory_limit which, uint64_t bytes, char *err,
-			  size_t errlen)
-{
-	struct memory_shell *sh = ctx;
-
-	return which == MEMORY_LIMIT_MAX ? cg_write_max(sh->cg, bytes, err, errlen)
-					 : cg_write_high(sh->cg, bytes, err, errlen);
-}
-
-static int io_read_limits(void *ctx, uint64_t *max, uint64_t *high, char *err, size_t errlen)
-{
-	struct memory_shell *sh = ctx;
-	int r = cg_read_max(sh->cg, max, err, errlen);
-
-	return r < 0 ? r : cg_read_high(sh->cg, high, err, errlen);
-}
-
-static int io_read_current(void *ctx, uint64_t *out, char *err, size_t errlen)
-{
-	struct memory_shell *sh = ctx;
-
-	return cg_read_current(sh->cg, out, err, errlen);
-}
-
-static int io_read_stat(void *ctx, struct cg_memory_stat *out, char *err, size_t errlen)
-{
-	struct memory_shell *sh = ctx;
-
-	if (sh->stat_missing) {
-		snprintf(err, errlen, "no memory.stat");
-		return -ENOENT;
-	}
-	return cg_read_memory_stat(sh->cg, out, err, errlen);
-}
-
-static void io_reclaim_done(void *arg, uint64_t token, int err, uint64_t reclaimed)
-{
-	struct memory_shell *sh = arg;
-
-	memory_on_reclaim_result(sh->m, token, err, reclaimed);
-}
-
-static int io_reclaim(void *ctx, uint64_t bytes, uint64_t token)
-{
-	struct memory_shell *sh = ctx;
-	int r;
-
-	/* Only where the kernel has the file: a plain directory has none. */
-	if (faccessat(AT_FDCWD, sh->reclaim_path, W_OK, 0) < 0)
-		return -errno;
-	if (!sh->reclaimer) {
-		r = reclaim_worker_new(sh->loop, io_reclaim_done, sh, &sh->reclaimer);
-		if (r < 0)
-			return r;
-	}
-	return reclaim_worker_submit(sh->reclaimer, cg_path(sh->cg), bytes, token);
-}
-
-static int io_set_frozen(void *ctx, bool frozen, char *err, size_t errlen)
-{
-	struct memory_shell *sh = ctx;
-
-	return frozen ? cg_freeze(sh->cg, err, errlen) : cg_thaw(sh->cg, err, errlen);
-}
-
-static int io_read_mem_total(void *ctx, uint64_t *out)
-{
-	struct memory_shell *sh = ctx;
-	struct mc_sample s;
-
-	if (!sh->sampler)
-		return -ENODEV;
-	(void)mc_sampler_read(sh->sampler, &s);
-	*out = s.mem_total;
-	return s.mem_total_err;
-}
-
-static void io_cache_done(void *arg, int err, uint64_t actual, const char *message)
-{
-	struct shell_cache_req rq = *(struct shell_cache_req *)arg;
-
-	free(arg);
-	memory_on_cache_result(rq.sh->m, rq.token, err, rq.bytes, actual, message);
-}
-
-static void io_cache_retry(void *arg, int err, uint32_t retry_in_ms, const char *message)
-{
-	struct shell_cache_req *rq = arg;
-
-	memory_on_cache_retry(rq->sh->m, rq->token, err, retry_in_ms, message);
-}
-
-static int io_cache_set(void *ctx, uint64_t bytes, bool until_ok, uint64_t token)
-{
-	struct memory_shell *sh = ctx;
-	struct shell_cache_req *rq = malloc(sizeof(*rq));
-	int r;
-
-	if (!rq)
-		return -ENOMEM;
-	*rq = (struct shell_cache_req){ .sh = sh, .token = token, .bytes = bytes };
-	r = until_ok ? fc_ensure_size(sh->fc, bytes, io_cache_done, io_cache_retry, rq)
-		     : fc_set_size(sh->fc, bytes, io_cache_done, rq);
-	if (r < 0)
-		free(rq);
-	return r;
-}
-
-static void io_arm(void *ctx, enum memory_timer t, uint64_t delay_ns)
-{
-	struct memory_shell *sh = ctx;
-	int r;
-
-	if (!sh->timers[t])
-		return;
-	r = loop_timer_arm_ns(sh->timers[t], delay_ns, 0);
-	if (r < 0)
-		log_event(LOG_ERROR, "cannot arm a memory timer", LF_ERR(r), LF_END);
-}
-
-static void io_ask(void *ctx, bool predicted)
-{
-	struct memory_shell *sh = ctx;
-
-	sh->hooks.request_upscale(sh->hooks.arg, predicted);
-}
-
-static void io_upscale_applied(void *ctx)
-{
-	struct memory_shell *sh = ctx;
-
-	if (sh->hooks.upscale_applied)
-		sh->hooks.upscale_applied(sh->hooks.arg);
-}
 
 /* ---- sources ------------------------------------------------------------ */
 
@@ -208,6 +30,13 @@ static void shell_timer_thaw_guard(void *arg)
 	struct memory_shell *sh = arg;
 
 	memory_on_timer(sh->m, MEMORY_TIMER_THAW_GUARD);
+}
+
+static void shell_timer_downscale(void *arg)
+{
+	struct memory_shell *sh = arg;
+
+	memory_on_timer(sh->m, MEMORY_TIMER_DOWNSCALE);
 }
 
 /* A broken memory.events shows on every tick: say so once a second. */
@@ -262,6 +91,10 @@ static void shell_sample(struct memory_shell *sh, const struct mc_sample *s,
 
 		out->stat_ok = r == 0;
 		sh->stat_missing = r == -ENOENT;
+		if (r < 0 && r != -ENOENT)
+			/* The rule falls back to memory.current meanwhile: say so. */
+			shell_watch_error(sh, "memory.stat unreadable; deciding on memory.current",
+					  err);
 	}
 }
 
@@ -277,9 +110,11 @@ static void shell_read_pressure(struct memory_shell *sh)
 		return;
 	r = cg_read_pressure(sh->cg, &pr, err, sizeof(err));
 	if (r < 0) {
-		/* Plain directories and kernels without PSI: look no more. */
-		sh->psi_missing = r == -ENOENT;
-		if (r != -ENOENT)
+		/* Plain directories and kernels without PSI (ENOENT, or
+		 * EOPNOTSUPP with psi=0): look no more until the cgroup is new.
+		 * Garbage is said once a second. */
+		sh->psi_missing = r == -ENOENT || r == -EOPNOTSUPP;
+		if (!sh->psi_missing)
 			shell_watch_error(sh, "memory.pressure", err);
 		return;
 	}
@@ -322,6 +157,19 @@ static void shell_start_psi(struct memory_shell *sh)
 	log_event(LOG_INFO, "PSI trigger armed", LF_STR("trigger", SHELL_PSI_TRIGGER), LF_END);
 }
 
+/* The directory was made anew: its files and its PSI are new too. */
+static void shell_cgroup_recreated(struct memory_shell *sh)
+{
+	if (sh->psi_fd >= 0) {
+		(void)loop_del_fd(sh->loop, sh->psi_fd);
+		close(sh->psi_fd);
+		sh->psi_fd = -1;
+	}
+	sh->stat_missing = sh->psi_missing = false;
+	shell_start_psi(sh);
+	memory_on_cgroup_recreated(sh->m);
+}
+
 static int shell_on_sample(void *arg, const struct mc_sample *tick)
 {
 	struct memory_shell *sh = arg;
@@ -352,7 +200,7 @@ static int shell_on_sample(void *arg, const struct mc_sample *tick)
 		}
 		if (cg_generation(sh->cg) != sh->cg_generation) {
 			sh->cg_generation = cg_generation(sh->cg);
-			memory_on_cgroup_recreated(sh->m);
+			shell_cgroup_recreated(sh);
 		}
 	}
 	memory_on_sample(sh->m, &ms);
@@ -383,18 +231,12 @@ int memory_new(struct loop *loop, const struct config *cfg, struct metrics *metr
 	       const struct memory_hooks *hooks, struct memory **out)
 {
 	struct memory_shell *sh = calloc(1, sizeof(*sh));
-	struct memory_io io = {
-		.now_ns = io_now_ns, .write_limit = io_write_limit,
-		.read_limits = io_read_limits, .read_current = io_read_current,
-		.read_stat = io_read_stat, .reclaim = io_reclaim,
-		.set_frozen = io_set_frozen, .read_mem_total = io_read_mem_total,
-		.cache_set = io_cache_set, .arm = io_arm, .ask = io_ask,
-		.upscale_applied = io_upscale_applied, .ctx = sh,
-	};
+	struct memory_io io;
 	int r;
 
 	if (!sh)
 		return -ENOMEM;
+	shell_io(sh, &io);
 	sh->loop = loop;
 	sh->hooks = *hooks;
 	sh->psi_fd = -1;
@@ -436,14 +278,26 @@ static int shell_open_cgroup(struct memory_shell *sh, const struct config *cfg)
 		return r;
 	}
 	r = loop_add_fd(sh->loop, cg_watch_fd(sh->cg), EPOLLIN, shell_watch_readable, sh);
-	if (r == 0)
-		r = loop_timer_new(sh->loop, shell_timer_react, sh,
-				   &sh->timers[MEMORY_TIMER_REACT]);
-	if (r == 0)
-		r = loop_timer_new(sh->loop, shell_timer_thaw_guard, sh,
-				   &sh->timers[MEMORY_TIMER_THAW_GUARD]);
 	if (r < 0)
-		log_event(LOG_ERROR, "cannot set up the memory.high reaction", LF_ERR(r), LF_END);
+		log_event(LOG_ERROR, "cannot watch memory.events", LF_ERR(r), LF_END);
+	return r;
+}
+
+/* The policy's timers, whatever it manages (a downscale of the file cache
+ * alone has its deadline too). */
+static int shell_timers(struct memory_shell *sh)
+{
+	static const loop_timer_cb cbs[MEMORY_TIMER__COUNT] = {
+		[MEMORY_TIMER_REACT] = shell_timer_react,
+		[MEMORY_TIMER_THAW_GUARD] = shell_timer_thaw_guard,
+		[MEMORY_TIMER_DOWNSCALE] = shell_timer_downscale,
+	};
+	int r = 0;
+
+	for (int t = 0; t < MEMORY_TIMER__COUNT && r == 0; t++)
+		r = loop_timer_new(sh->loop, cbs[t], sh, &sh->timers[t]);
+	if (r < 0)
+		log_event(LOG_ERROR, "cannot set up the memory policy's timers", LF_ERR(r), LF_END);
 	return r;
 }
 
@@ -515,6 +369,9 @@ int memory_start(struct memory *m)
 	struct memory_sample first;
 	int r;
 
+	r = shell_timers(sh);
+	if (r < 0)
+		return r;
 	if (m->cgroup) {
 		r = shell_open_cgroup(sh, &m->cfg);
 		if (r < 0)

@@ -123,7 +123,8 @@ void plan_limits(const struct config *cfg, const struct plan_state *st, struct p
 	if (st->written) {
 		/* Hold: never lower into the running workload outside the
 		 * checked downscale path. */
-		floor_high = satadd(st->current, cfg->cgroup.memory_high_buffer);
+		floor_high = max_u64(satadd(st->current, cfg->cgroup.memory_high_buffer),
+				     st->memory_current);
 		if (high < st->written_high && high < floor_high) {
 			high = min_u64(st->written_high, floor_high);
 			out->held = true;
@@ -229,7 +230,7 @@ static bool downscale_bounds_fit(const struct config *cfg, uint64_t vm_bytes, ui
 void plan_downscale(const struct config *cfg, const struct plan_state *st, uint64_t vm_bytes,
 		    uint64_t current, uint64_t usage, struct plan_downscale *out)
 {
-	char high_s[32], cur_s[32], buf_s[32], pct_s[32];
+	char high_s[32], cur_s[32], pct_s[32];
 	uint64_t need;
 	enum plan_need after;
 
@@ -244,14 +245,7 @@ void plan_downscale(const struct config *cfg, const struct plan_state *st, uint6
 
 	need = satadd(usage, cfg->cgroup.memory_high_buffer);
 	if (out->new_high < need) {
-		/* The original's rule and text (vector downscale-response-rejected). */
-		ap_format_mib(out->new_high, high_s, sizeof(high_s));
-		ap_format_mib(usage, cur_s, sizeof(cur_s));
-		ap_format_mib(cfg->cgroup.memory_high_buffer, buf_s, sizeof(buf_s));
-		snprintf(out->status, sizeof(out->status),
-			 "Calculated memory.high too low: %s MiB (new high) < %s MiB (current usage) "
-			 "+ %s MiB (buffer)",
-			 high_s, cur_s, buf_s);
+		plan_usage_refusal(cfg, out->new_high, usage, out->status, sizeof(out->status));
 		out->ok = false;
 		return;
 	}
@@ -286,6 +280,21 @@ void plan_downscale(const struct config *cfg, const struct plan_state *st, uint6
 	 * cache the kernel can drop — asked for before the limits go down. */
 	if (satadd(current, cfg->cgroup.memory_high_buffer) > out->new_high)
 		out->reclaim = satadd(current, cfg->cgroup.memory_high_buffer) - out->new_high;
+}
+
+void plan_usage_refusal(const struct config *cfg, uint64_t new_high, uint64_t usage, char *out,
+			size_t outlen)
+{
+	char high_s[32], cur_s[32], buf_s[32];
+
+	/* The original's rule and text (vector downscale-response-rejected). */
+	ap_format_mib(new_high, high_s, sizeof(high_s));
+	ap_format_mib(usage, cur_s, sizeof(cur_s));
+	ap_format_mib(cfg->cgroup.memory_high_buffer, buf_s, sizeof(buf_s));
+	snprintf(out, outlen,
+		 "Calculated memory.high too low: %s MiB (new high) < %s MiB (current usage) "
+		 "+ %s MiB (buffer)",
+		 high_s, cur_s, buf_s);
 }
 
 void plan_reclaim_refusal(const struct config *cfg, uint64_t new_high, uint64_t current,

@@ -44,7 +44,8 @@ struct plan_state {
 	uint64_t planned_max, planned_high; /* ... these base values (no raise/hold) */
 	bool written;          /* the files hold written_max/written_high */
 	uint64_t written_max, written_high;
-	uint64_t current;      /* memory.current, for the hold rule */
+	uint64_t current;      /* the workload's usage, for the hold rule ... */
+	uint64_t memory_current; /* ... and memory.current, page cache included */
 	double growth_bps;     /* EMA growth of memory.current, bytes/s */
 };
 
@@ -82,9 +83,11 @@ void plan_base_limits(const struct config *cfg, uint64_t basis, uint64_t reserve
 /* The limits for the state: base_max = basis − reserved, base_high =
  * base_max − oom_buffer; memory.high is raised to raise_high (never above
  * memory.max).  Outside the downscale path a limit is never lowered into
- * the running workload: a lower memory.high stops at current +
+ * the running workload: a lower memory.high stops at usage +
  * memory_high_buffer (and memory.max at that + oom_buffer), `held` says
- * so, and a later call lowers further once usage allows. */
+ * so, and a later call lowers further once usage allows.  Nor below
+ * memory.current: the kernel would reclaim the difference in the writer,
+ * which is the event loop (a downscale reclaims off the loop first). */
 void plan_limits(const struct config *cfg, const struct plan_state *st, struct plan_limits *out);
 
 /* Would an /upscale to vm_bytes lower the limits in force (a smaller
@@ -113,6 +116,9 @@ struct plan_downscale {
  * included) does not, reclaim says how much page cache must go first. */
 void plan_downscale(const struct config *cfg, const struct plan_state *st, uint64_t vm_bytes,
 		    uint64_t current, uint64_t usage, struct plan_downscale *out);
+/* The original's refusal text: new high < usage + memory_high_buffer. */
+void plan_usage_refusal(const struct config *cfg, uint64_t new_high, uint64_t usage, char *out,
+			size_t outlen);
 /* The refusal after a reclaim that left memory.current too high. */
 void plan_reclaim_refusal(const struct config *cfg, uint64_t new_high, uint64_t current,
 			  uint64_t reclaimed, char *out, size_t outlen);

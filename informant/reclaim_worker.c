@@ -39,6 +39,7 @@ struct reclaim_worker {
 	pthread_cond_t wake;
 	/* under lock */
 	bool stop, queued;
+	uint64_t running, cancelled; /* tokens: the job in hand, one to stop */
 	struct reclaim_job job;
 	struct reclaim_result results[RESULTS_MAX];
 	size_t nresults;
@@ -85,7 +86,7 @@ static void run_job(struct reclaim_worker *w, const struct reclaim_job *job,
 			return;
 		res->reclaimed += step;
 		pthread_mutex_lock(&w->lock);
-		superseded = w->queued || w->stop;
+		superseded = w->queued || w->stop || w->cancelled == job->token;
 		pthread_mutex_unlock(&w->lock);
 		if (superseded) {
 			res->err = -ECANCELED;
@@ -112,9 +113,11 @@ static void *worker_main(void *arg)
 			break;
 		job = w->job;
 		w->queued = false;
+		w->running = job.token;
 		pthread_mutex_unlock(&w->lock);
 		run_job(w, &job, &res);
 		pthread_mutex_lock(&w->lock);
+		w->running = 0;
 		post_locked(w, &res);
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -198,6 +201,22 @@ int reclaim_worker_submit(struct reclaim_worker *w, const char *dirpath, uint64_
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 	return 0;
+}
+
+void reclaim_worker_cancel(struct reclaim_worker *w, uint64_t token)
+{
+	struct reclaim_result cancelled = { .token = token, .err = -ECANCELED };
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	if (w->queued && w->job.token == token) {
+		w->queued = false;
+		post_locked(w, &cancelled);
+	} else if (w->running == token) {
+		w->cancelled = token;
+	}
+	pthread_mutex_unlock(&w->lock);
 }
 
 void reclaim_worker_free(struct reclaim_worker *w)

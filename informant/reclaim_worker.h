@@ -9,9 +9,10 @@
  * writes and hands the result back through an eventfd in the loop.  The
  * thread touches nothing but its job: a path, a byte count, a token.
  *
- * The write is split into steps of RECLAIM_STEP_BYTES so that a job ends
- * within about one step of its time budget (RECLAIM_BUDGET_MS), and a
- * newer job supersedes an older one at the next step boundary.
+ * The write is split into steps of RECLAIM_STEP_BYTES: the budget
+ * (RECLAIM_BUDGET_MS), a newer job and a cancel take effect at the next
+ * step boundary.  One step has no bound of its own (the kernel's), but 32
+ * MiB of page cache is a few milliseconds of reclaim.
  */
 #ifndef VMI_RECLAIM_WORKER_H
 #define VMI_RECLAIM_WORKER_H
@@ -21,7 +22,8 @@
 #include "loop.h"
 
 #define RECLAIM_STEP_BYTES (32u << 20)
-#define RECLAIM_BUDGET_MS 2000u
+/* Leaves the downscale's Postgres step time within its deadline. */
+#define RECLAIM_BUDGET_MS 1000u
 
 struct reclaim_worker;
 
@@ -35,6 +37,9 @@ int reclaim_worker_new(struct loop *loop, reclaim_done_fn done, void *arg,
  * -ECANCELED).  0, -ENAMETOOLONG or -ENOMEM. */
 int reclaim_worker_submit(struct reclaim_worker *w, const char *dirpath, uint64_t bytes,
 			  uint64_t token);
+/* The job with this token is no longer wanted: a queued one is dropped, a
+ * running one stops after its step (its result still comes). */
+void reclaim_worker_cancel(struct reclaim_worker *w, uint64_t token);
 /* Stops the thread (after the step it is in) and frees; results not yet
  * delivered are dropped.  NULL is a no-op. */
 void reclaim_worker_free(struct reclaim_worker *w);

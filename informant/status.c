@@ -144,6 +144,9 @@ static json_t *memory_json(const struct memory *m)
 			    st.limits_known ? json_integer((json_int_t)st.memory_high) : json_null());
 	json_object_set_new(o, "memory_max_bytes",
 			    st.limits_known ? json_integer((json_int_t)st.memory_max) : json_null());
+	/* What the decisions use: the workload's memory, or memory.current. */
+	set_u64(o, "usage_bytes", st.usage);
+	json_object_set_new(o, "usage_is_workload", json_boolean(st.usage_is_workload));
 	json_object_set_new(o, "memory_high_raised", json_boolean(st.raised));
 	json_object_set_new(o, "limits_held", json_boolean(st.held));
 	json_object_set_new(o, "file_cache_bytes",

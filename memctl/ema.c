@@ -41,7 +41,6 @@ void mc_ema_update(struct mc_ema *e, uint64_t ts_ms, uint64_t value)
 	observed = delta * 1000.0 / (double)(ts_ms - e->last_ts_ms);
 	e->last_ts_ms = ts_ms;
 	e->last_value = value;
-	e->last_observed_bps = observed;
 	if (!e->have_rate) {
 		e->rate_bps = observed;
 		e->have_rate = true;

@@ -108,7 +108,6 @@ int mc_sampler_read(struct mc_sampler *s, struct mc_sample *out);
 struct mc_ema {
 	double alpha;            /* weight of the newest observation */
 	double rate_bps;         /* EMA of growth, bytes per second (may be < 0) */
-	double last_observed_bps;
 	uint64_t last_ts_ms, last_value;
 	bool have_sample, have_rate;
 };

@@ -437,6 +437,43 @@ static void test_directory_recreated(void **state)
 	assert_true(cg_generation(f->cg) == gen + 1);
 }
 
+/* memory.stat kept open like memory.current; memory.pressure read by
+ * name; a PSI trigger refused on a plain directory (the daemon then reads
+ * the file); memory.reclaim absent here. */
+static void test_stat_pressure_reclaim_on_a_plain_directory(void **state)
+{
+	struct fixture *f = *state;
+	struct cg_memory_stat st;
+	struct cg_pressure pr;
+	char path[256];
+	int fd = -1;
+
+	open_cg(f);
+	assert_int_equal(cg_read_memory_stat(f->cg, &st, f->err, sizeof(f->err)), -ENOENT);
+	put(f, "memory.stat", "anon 100\nfile 300\nshmem 50\nfile_mapped 7\n");
+	assert_int_equal(cg_read_memory_stat(f->cg, &st, f->err, sizeof(f->err)), 0);
+	assert_true(st.anon == 100 && st.file == 300 && st.shmem == 50);
+	assert_true(cg_workload_bytes(400, &st) == 150);
+	put(f, "memory.stat", "anon 200\nfile 30\nshmem 0\n");  /* in place: kept fd sees it */
+	assert_int_equal(cg_read_memory_stat(f->cg, &st, f->err, sizeof(f->err)), 0);
+	assert_true(st.anon == 200 && st.file == 30);
+	assert_true(cg_workload_bytes(10, &st) == 0); /* floored */
+
+	put(f, "memory.pressure", "some avg10=1.50 avg60=0.00 avg300=0.00 total=2500\n"
+				  "full avg10=0.25 avg60=0.00 avg300=0.00 total=1200\n");
+	assert_int_equal(cg_read_pressure(f->cg, &pr, f->err, sizeof(f->err)), 0);
+	assert_true(pr.some_total_us == 2500 && pr.full_total_us == 1200);
+	assert_int_equal(cg_pressure_trigger(f->cg, "some 100000 1000000", &fd, f->err,
+					     sizeof(f->err)),
+			 -EOPNOTSUPP);
+	assert_int_equal(fd, -1);
+	assert_int_equal(cg_reclaim_at(cg_path(f->cg), 4096, f->err, sizeof(f->err)), -ENOENT);
+	snprintf(path, sizeof(path), "%s/memory.stat", f->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/memory.pressure", f->dir);
+	unlink(path);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -453,6 +490,7 @@ int main(void)
 		T(test_start_fails_on_bad_events),
 		T(test_watch_start_without_fds),
 		T(test_directory_recreated),
+		T(test_stat_pressure_reclaim_on_a_plain_directory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -119,5 +119,90 @@ class PolicyTest(DaemonTestCase):
                           m["vm_informant_memory_high_bytes"]), want)
 
 
+class PageCacheTest(DaemonTestCase):
+    """The page-cache rule and the PSI fallback on a directory imitating
+    cgroupfs: memory.stat and memory.pressure are plain files the test
+    writes (a real kernel's are exercised by the VM test)."""
+    MEM_TOTAL = 4 * GiB
+
+    def stat(self, anon, file, shmem=0):
+        self.cg.write("memory.stat", "anon %d\nfile %d\nkernel 0\nshmem %d\n"
+                      % (anon, file, shmem))
+
+    def pressure(self, some_us, full_us=0):
+        self.cg.write("memory.pressure",
+                      "some avg10=0.00 avg60=0.00 avg300=0.00 total=%d\n"
+                      "full avg10=0.00 avg60=0.00 avg300=0.00 total=%d\n" % (some_us, full_us))
+
+    def agent(self, d):
+        a = AgentSim(self.work.path, d.port, ["--memory", "4Gi", "--health-interval", "500",
+                                              "--ignore-try-upscale"])
+        self.addCleanup(a.stop)
+        a.wait_running()
+        status, _, body = a.control("/sim/upscale?memory=4Gi")
+        self.assertEqual((status, body), (200, "{}"))
+        wait_until(lambda: self.limits()[1] == 3896 * MiB, what="limits for 4 GiB")
+        return a
+
+    def test_page_cache_events_freeze_nothing(self):
+        self.stat(300 * MiB, 100 * MiB)
+        d = self.start_daemon(cgroup={"min_freeze_interval": "0"})
+        a = self.agent(d)
+        # A scan: the cgroup fills up with page cache; the kernel counts
+        # memory.high events as it reclaims it.
+        self.stat(300 * MiB, 3596 * MiB)
+        self.cg.set_current(3896 * MiB)
+        time.sleep(0.1)
+        for _ in range(5):
+            self.cg.memory_high_event()
+            time.sleep(0.05)
+        wait_until(lambda: d.metric("vm_informant_memory_high_cache_events_total") >= 5,
+                   what="five cache events")
+        self.assertEqual(d.metric("vm_informant_freezes_total"), 0)
+        self.assertEqual(a.state()["tryUpscales"], 0)
+        self.assertEqual(d.metric("vm_informant_workload_bytes"), 300 * MiB)
+        st = d.status()["memory"]
+        self.assertTrue(st["usage_is_workload"])
+        self.assertEqual(st["usage_bytes"], 300 * MiB)
+        # The workload itself grows to memory.high: that is pressure.
+        self.stat(3800 * MiB, 96 * MiB)
+        time.sleep(0.1)
+        self.cg.memory_high_event()
+        wait_until(lambda: d.metric("vm_informant_freezes_total") >= 1, what="a freeze")
+        wait_until(lambda: a.state()["tryUpscales"] >= 1, what="an ask")
+
+    def test_old_rule_on_request(self):
+        self.stat(300 * MiB, 3596 * MiB)
+        d = self.start_daemon(cgroup={"min_freeze_interval": "0",
+                                      "exclude_page_cache": "false"})
+        a = self.agent(d)
+        self.cg.set_current(3896 * MiB)
+        time.sleep(0.1)
+        self.cg.memory_high_event()
+        wait_until(lambda: d.metric("vm_informant_freezes_total") >= 1, what="a freeze")
+        wait_until(lambda: a.state()["tryUpscales"] >= 1, what="an ask")
+        self.assertEqual(d.metric("vm_informant_memory_high_cache_events_total"), 0)
+        self.assertEqual(d.metric("vm_informant_workload_bytes"), 0)
+
+    def test_psi_readings_without_a_trigger(self):
+        # A plain directory takes no PSI trigger: the daemon reads the file
+        # once a second; "some" growing 300 ms in a second is a stall.
+        self.stat(1000 * MiB, 100 * MiB)
+        self.cg.set_current(1100 * MiB)
+        self.pressure(0)
+        d = self.start_daemon()
+        a = self.agent(d)
+        self.assertTrue(any(r.get("msg", "").startswith("no PSI trigger")
+                            for r in d.log_records()))
+        time.sleep(1.2)
+        self.assertEqual(a.state()["tryUpscales"], 0)
+        t0 = time.monotonic()
+        self.pressure(300000, 100000)
+        wait_until(lambda: a.state()["tryUpscales"] >= 1, timeout=3, what="an ask after a stall")
+        print("stall -> ask: %.2f s" % (time.monotonic() - t0), file=sys.stderr)
+        self.assertGreaterEqual(d.metric("vm_informant_memory_stalls_total"), 1)
+        self.assertAlmostEqual(d.metric("vm_informant_memory_pressure_some_seconds_total"), 0.3)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

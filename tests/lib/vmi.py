@@ -54,8 +54,9 @@ def free_port():
 
 
 def rewrite_in_place(path, text):
-    """Rewrite a file without replacing its inode (readers keep it open)."""
-    with open(path, "r+b") as f:
+    """Rewrite a file without replacing its inode (readers keep it open);
+    created when it does not exist yet."""
+    with open(path, "r+b" if os.path.exists(path) else "w+b") as f:
         data = text.encode()
         f.write(data)
         f.truncate(len(data))

@@ -93,6 +93,17 @@ static int io_reclaim(void *ctx, uint64_t bytes, uint64_t token)
 	return 0;
 }
 
+static void io_reclaim_cancel(void *ctx, uint64_t token)
+{
+	struct fake *f = ctx;
+
+	/* A running reclaim stops at its next step: here, at once, unanswered. */
+	if (f->reclaim_open && f->reclaim_token == token) {
+		f->reclaim_open = false;
+		f->reclaim_cancels++;
+	}
+}
+
 uint64_t fake_workload(const struct fake *f)
 {
 	return f->has_stat ? cg_workload_bytes(f->current, &f->stat) : f->current;
@@ -209,7 +220,8 @@ int fake_start(struct fake *f)
 	const struct memory_io io = {
 		.now_ns = io_now_ns, .write_limit = io_write_limit, .read_limits = io_read_limits,
 		.read_current = io_read_current, .read_stat = io_read_stat,
-		.reclaim = io_reclaim, .set_frozen = io_set_frozen,
+		.reclaim = io_reclaim, .reclaim_cancel = io_reclaim_cancel,
+		.set_frozen = io_set_frozen,
 		.read_mem_total = io_read_mem_total, .cache_set = io_cache_set, .arm = io_arm,
 		.ask = io_ask, .upscale_applied = io_upscale_applied, .ctx = f,
 	};

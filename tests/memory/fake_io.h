@@ -64,7 +64,7 @@ struct fake {
 	/* memory.reclaim: absent unless has_reclaim; the open request */
 	bool has_reclaim, reclaim_open;
 	uint64_t reclaim_bytes, reclaim_token;
-	unsigned reclaims;
+	unsigned reclaims, reclaim_cancels;
 
 	/* meminfo */
 	uint64_t mem_total;

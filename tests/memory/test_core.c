@@ -549,6 +549,194 @@ static void test_psi_stalls_ask(void **state)
 	fake_free(&f);
 }
 
+/* ---- races around a downscale (found in review) ------------------------- */
+
+/* R1: the downscale is checked when it arrives, but the limits are written
+ * only after Postgres has shrunk the cache; usage that grew in between is
+ * not looked at again: memory.high lands below memory.current + buffer. */
+static void test_downscale_check_is_stale_when_written(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+
+	(void)state;
+	boot(&f, &cfg, true, 8 * GiB);
+	fake_pg_settle(&f);
+	f.current = 600 * MiB;
+	run(&f, 2000);
+	fake_downscale(&f, 4 * GiB);         /* new high 899 MiB: 600 + 100 fits */
+	assert_int_equal(f.answers, 1);      /* waits for Postgres */
+	f.current = 1500 * MiB;              /* the workload grows meanwhile */
+	fake_advance(&f, 100);
+	fake_sample(&f);
+	fake_pg_answer(&f, fake_pg_next(&f), 0);
+	assert_int_equal(f.answers, 2);
+	print_message("answer %s; memory.high %llu MiB, memory.current %llu MiB\n", f.body,
+		      (unsigned long long)(f.high / MiB), (unsigned long long)(f.current / MiB));
+	/* Either refused, or the limits still leave the workload its buffer. */
+	assert_true(strstr(f.body, "\"Ok\":false") ||
+		    f.high >= f.current + cfg.cgroup.memory_high_buffer);
+	fake_free(&f);
+}
+
+/* R2: MemTotal moves (a hot-plug block lands late) while a downscale waits
+ * for Postgres: cache_size() sends the OLD VM's target, which supersedes
+ * the downscale's own cache request: the downscale fails with 500. */
+static void test_mem_total_change_during_downscale(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, &cfg, true, true, 8 * GiB - 228 * MiB); /* not all plugged yet */
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, 8 * GiB);
+	fake_pg_settle(&f);
+	f.current = 600 * MiB;
+	run(&f, 2000);
+	fake_downscale(&f, 4 * GiB);
+	assert_int_equal(f.answers, 1);      /* waits for Postgres */
+	f.mem_total = 8 * GiB - 100 * MiB;   /* the last block lands */
+	fake_sample(&f);
+	fake_pg_settle(&f);
+	print_message("downscale answer: %u %s; file cache in Postgres %llu MiB\n", f.status,
+		      f.body, (unsigned long long)(f.pg_size / MiB));
+	assert_int_equal(f.status, 200);
+	assert_non_null(strstr(f.body, "\"Ok\":true"));
+	fake_free(&f);
+}
+
+/* R2b: the same, but the downscale's request was already talking to
+ * Postgres (filecache lets a running request finish): the downscale is
+ * accepted, then the queued background request sets the cache back to the
+ * 8 GiB VM's size in what is now a 4 GiB VM. */
+static void test_cache_regrows_after_downscale(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+	int ds;
+
+	(void)state;
+	fake_init(&f, &cfg, true, true, 8 * GiB - 228 * MiB);
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, 8 * GiB);
+	fake_pg_settle(&f);
+	f.current = 600 * MiB;
+	run(&f, 2000);
+	fake_downscale(&f, 4 * GiB);
+	ds = fake_pg_next(&f);
+	f.mem_total = 8 * GiB - 100 * MiB;
+	fake_sample(&f);
+	fake_pg_answer(&f, ds, 0);           /* it was running: it completes */
+	assert_non_null(strstr(f.body, "\"Ok\":true"));
+	fake_pg_settle(&f);                  /* the background one runs after it */
+	print_message("VM 4 GiB: file cache in Postgres %llu MiB (target %llu MiB)\n",
+		      (unsigned long long)(f.pg_size / MiB),
+		      (unsigned long long)(plan_cache_target(&f.cfg, 4 * GiB - 100 * MiB) / MiB));
+	assert_true(f.pg_size <= plan_cache_target(&f.cfg, 4 * GiB - 100 * MiB));
+	fake_free(&f);
+}
+
+/* R2c: no MemTotal change needed: Postgres's maximum caps the cache, a
+ * background resize was running when /downscale came; its (superseded)
+ * success re-sends the old target, which cancels the downscale's request. */
+static void test_capped_cache_result_cancels_downscale(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+	int bg;
+
+	(void)state;
+	fake_init(&f, &cfg, true, true, 8 * GiB - 100 * MiB);
+	f.pg_max = 1 * GiB; /* neon.max_file_cache_size below the computed target */
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, 8 * GiB);
+	fake_pg_settle(&f);
+	f.current = 600 * MiB;
+	run(&f, 2000);
+	/* any cache_size() re-sends a capped size: e.g. a MemTotal wobble */
+	f.mem_total -= 4 * MiB;
+	fake_sample(&f);
+	bg = fake_pg_next(&f);
+	assert_true(bg >= 0);
+	fake_downscale(&f, 4 * GiB);
+	fake_pg_answer(&f, bg, 0);           /* was running: carried out */
+	fake_pg_settle(&f);
+	print_message("downscale answer: %u %s\n", f.status, f.body);
+	assert_int_equal(f.status, 200);
+	assert_non_null(strstr(f.body, "\"Ok\":true"));
+	fake_free(&f);
+}
+
+/* R3: switching [cgroup] exclude_page_cache by SIGHUP (the comparison
+ * switch of issue 18) changes what "usage" means under the same EMA: the
+ * jump reads as growth of GiB/s and asks for memory nobody needs. */
+static void test_rule_switch_is_not_growth(void **state)
+{
+	struct config cfg = defaults(), cfg2;
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, &cfg, true, false, 4 * GiB - 100 * MiB);
+	f.has_stat = true;
+	f.stat = (struct cg_memory_stat){ .anon = 500 * MiB, .file = 2500 * MiB,
+					  .shmem = 16 * MiB };
+	f.current = 3000 * MiB;              /* 77 % of memory.high: not critical */
+	assert_int_equal(fake_start(&f), 0);
+	fake_upscale(&f, 4 * GiB);
+	run(&f, 3000);
+	assert_int_equal(f.asks, 0);
+	cfg2 = cfg;
+	cfg2.cgroup.exclude_page_cache = false;
+	memory_core_reconfigure(f.m, &cfg2);
+	run(&f, 500);
+	print_message("asks after the switch: %zu\n", f.asks);
+	assert_int_equal(f.asks, 0);
+	fake_free(&f);
+}
+
+/* R5: a shrinking /upscale whose Postgres step fails is answered 500,
+ * although README says a shrinking /upscale "is always answered 200 {}". */
+static void test_shrinking_upscale_postgres_failure(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+
+	(void)state;
+	boot(&f, &cfg, true, 8 * GiB);
+	fake_pg_settle(&f);
+	f.current = 600 * MiB;
+	run(&f, 2000);
+	fake_upscale(&f, 4 * GiB);
+	fake_pg_answer(&f, fake_pg_next(&f), -ECONNREFUSED);
+	print_message("/upscale answer: %u %s\n", f.status, f.body);
+	assert_int_equal(f.status, 200);
+	fake_free(&f);
+}
+
+/* R6: memory_upscale() reads MemTotal itself; when the /upscale then
+ * turns out a shrink and is refused, the MemTotal change it read is never
+ * acted on: the sample sees no change, the limits stay planned from the
+ * old MemTotal (memory.max above what the VM now has). */
+static void test_mem_total_read_by_refused_upscale_is_lost(void **state)
+{
+	struct config cfg = defaults();
+	struct fake f;
+
+	(void)state;
+	boot(&f, &cfg, false, 8 * GiB);
+	f.current = f.high / 100 * 92;       /* busy, but far above the hold floor */
+	run(&f, 3000);
+	f.mem_total -= 256 * MiB;            /* memory leaves (not sampled yet) */
+	fake_upscale(&f, 8 * GiB);          /* the agent repeats its size */
+	print_message("/upscale: %u %s\n", f.status, f.body);
+	run(&f, 3000);
+	print_message("MemTotal %llu MiB, memory.max %llu MiB\n",
+		      (unsigned long long)(f.mem_total / MiB), (unsigned long long)(f.max / MiB));
+	assert_true(f.max <= f.mem_total);
+	fake_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -567,6 +755,13 @@ int main(void)
 		cmocka_unit_test(test_prediction_on_the_workload),
 		cmocka_unit_test(test_downscale_reclaims_first),
 		cmocka_unit_test(test_psi_stalls_ask),
+		cmocka_unit_test(test_downscale_check_is_stale_when_written),
+		cmocka_unit_test(test_mem_total_change_during_downscale),
+		cmocka_unit_test(test_cache_regrows_after_downscale),
+		cmocka_unit_test(test_capped_cache_result_cancels_downscale),
+		cmocka_unit_test(test_rule_switch_is_not_growth),
+		cmocka_unit_test(test_shrinking_upscale_postgres_failure),
+		cmocka_unit_test(test_mem_total_read_by_refused_upscale_is_lost),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

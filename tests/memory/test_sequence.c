@@ -13,13 +13,19 @@
  *   I3 after an applied upscale the recorded VM size is the agent's;
  *   I4 memory.high is never lowered below the workload (memory.current,
  *      without page cache where memory.stat is known) + memory_high_buffer
- *      except by an accepted downscale;
+ *      as it is at the moment of the write — not by a downscale either: it
+ *      checks again before it writes;
  *   I5 asks of one wish come at most once per back-off step (2, 4, 8, 8 s),
  *      a predicted one also min_interval after the one before;
- *   I6 no predicted ask while usage is below critical_ratio x memory.high
- *      and memory.high is more than the horizon away at the growth rate;
+ *   I6 no predicted ask while usage (what decisions are made on) is below
+ *      critical_ratio x memory.high and memory.high is more than the
+ *      horizon away at the growth rate; an unpredicted ask only in a step
+ *      with a memory.high event that was pressure, or a stall;
  *   I7 never frozen longer than max_upscale_wait (+ the time a thaw fault
- *      was injected, + 2 ms of slack).
+ *      was injected in that step, + 2 ms of slack);
+ *   I8 every /upscale and /downscale is answered exactly once;
+ *   I9 with nothing pending and the limits as planned, memory.max and the
+ *      file cache Postgres holds fit in the basis.
  *
  * VMI_SEQ_SEED=<n> replays one seed, VMI_SEQ_STEPS=<n> sets the length,
  * VMI_SEQ_LOG=1 shows the policy's log.  A failure prints seed and step.
@@ -54,8 +60,8 @@ struct run {
 	size_t wish_asks;        /* asks since the last applied upscale */
 	uint64_t last_ask_ms;
 	bool any_ask;
-	uint64_t thaw_fault_ms;  /* time thaw faults were injected, in total */
-	uint64_t accepted_seen;  /* downscales accepted (and smaller upscales) */
+	uint64_t thaw_fault_ms;  /* time thaw faults were injected in this step */
+	unsigned calls;          /* /upscale and /downscale calls made */
 };
 
 static uint64_t rnd(struct run *r)
@@ -80,8 +86,7 @@ static uint64_t pick(struct run *r, uint64_t n)
 	} while (0)
 
 /* I4 is judged write by write: a lowering of memory.high below what the
- * workload uses plus its buffer is noted, and only a step that accepted a
- * downscale may contain one. */
+ * workload uses plus its buffer at that moment is noted. */
 static struct run *g_run;
 
 static void on_write(struct fake *f, const struct fake_write *w)
@@ -122,6 +127,7 @@ static void step_upscale(struct run *r)
 	if (vm > r->vm && pick(r, 3))
 		f->mem_total = vm - 100 * MiB - pick(r, 64) * MiB;
 	r->vm = vm;
+	r->calls++;
 	fake_upscale(f, vm);
 	memory_get_status(f->m, &st);
 	/* I3: applied means recorded. */
@@ -139,6 +145,7 @@ static void step_downscale(struct run *r)
 	uint64_t vm = sizes[pick(r, 5)];
 
 	r->what = "downscale";
+	r->calls++;
 	fake_downscale(f, vm);
 }
 
@@ -239,7 +246,7 @@ static void step_fault(struct run *r)
 		fake_events(f, 1);
 		f->fail_thaw = true;
 		fake_advance(f, 25);
-		r->thaw_fault_ms += 25;
+		r->thaw_fault_ms = 25;
 		f->fail_thaw = false;
 		fake_advance(f, 5);
 		break;
@@ -264,7 +271,7 @@ static uint64_t ask_step_ms(size_t k)
 	return w < PLAN_ASK_STEP_MAX_MS ? w : PLAN_ASK_STEP_MAX_MS;
 }
 
-static void check_asks(struct run *r, bool events_in_step)
+static void check_asks(struct run *r, bool pressure_in_step)
 {
 	struct fake *f = &r->f;
 
@@ -290,16 +297,16 @@ static void check_asks(struct run *r, bool events_in_step)
 		 * the horizon; an unpredicted one needs a memory.high event. */
 		if (predicted) {
 			const struct memory_status st = f->ask_status[r->asks_seen];
-			double ms = st.growth_bytes_per_sec > 0 && st.memory_high > st.memory_current
-					    ? ceil((double)(st.memory_high - st.memory_current) *
+			double ms = st.growth_bytes_per_sec > 0 && st.memory_high > st.usage
+					    ? ceil((double)(st.memory_high - st.usage) *
 						   1000.0 / st.growth_bytes_per_sec)
-					    : (st.memory_high <= st.memory_current ? 0 : INFINITY);
+					    : (st.memory_high <= st.usage ? 0 : INFINITY);
 
-			CHECK(st.memory_current * 1.0 >=
+			CHECK(st.usage * 1.0 >=
 				      f->cfg.predict.critical_ratio * (double)st.memory_high - 1 ||
 			      ms <= (double)f->cfg.predict.horizon_ms);
 		} else {
-			CHECK(events_in_step);
+			CHECK(pressure_in_step);
 		}
 		r->wish_asks++;
 		r->last_ask_ms = at;
@@ -307,11 +314,10 @@ static void check_asks(struct run *r, bool events_in_step)
 	}
 }
 
-static void check(struct run *r, bool events_in_step)
+static void check(struct run *r, bool pressure_in_step)
 {
 	struct fake *f = &r->f;
 	struct memory_status st;
-	uint64_t accepted = f->metrics.downscales_accepted_total + f->metrics.upscales_granted_total;
 
 	memory_get_status(f->m, &st);
 	if (getenv("VMI_SEQ_LOG"))
@@ -326,19 +332,22 @@ static void check(struct run *r, bool events_in_step)
 		if (!st.raised && !st.held && f->max != CG_UNLIMITED)
 			CHECK(f->max - f->high == f->cfg.cgroup.oom_buffer);   /* I2 */
 	}
-	/* I4: only a step that accepted a downscale (or applied a smaller
-	 * upscale: counted with the grants) may lower into the workload. */
-	if (r->lowered_into_workload)
-		CHECK(accepted != r->accepted_seen);
-	r->lowered_into_workload = false;
-	r->accepted_seen = accepted;
-	check_asks(r, events_in_step);
+	CHECK(!r->lowered_into_workload);                               /* I4 */
+	check_asks(r, pressure_in_step);
+	CHECK(r->calls - f->answers <= 1);                               /* I8 */
+	if (st.limits_known && !st.raised && !st.held && fake_pg_next(f) < 0 &&
+	    f->cfg.filecache.enabled && f->cfg.filecache.in_memory && st.file_cache_known &&
+	    r->calls == f->answers)                                      /* I9 */
+		CHECK(f->max + f->pg_size <=
+		      plan_basis(&f->cfg, st.vm_bytes, f->mem_total) + 1);
 	/* I7 */
 	if (f->frozen)
 		CHECK(f->now_ns - f->frozen_since_ns <=
 		      (f->cfg.cgroup.max_upscale_wait_ms + 2) * 1000000u);
 	CHECK(f->longest_freeze_ns <=
 	      (f->cfg.cgroup.max_upscale_wait_ms + r->thaw_fault_ms + 2) * 1000000u);
+	f->longest_freeze_ns = 0;
+	r->thaw_fault_ms = 0;
 }
 
 static void run_seed(unsigned long seed, size_t steps, bool filecache, bool page_cache)
@@ -358,7 +367,9 @@ static void run_seed(unsigned long seed, size_t steps, bool filecache, bool page
 	assert_int_equal(fake_start(&r->f), 0);
 	check(r, false);
 	for (r->step = 1; r->step <= steps; r->step++) {
-		uint64_t events = r->f.metrics.memory_high_events_total;
+		uint64_t pressure = r->f.metrics.memory_high_events_total -
+				    r->f.metrics.memory_high_cache_events_total +
+				    r->f.metrics.psi_stalls_total;
 
 		if (getenv("VMI_SEQ_LOG"))
 			fprintf(stderr, "---- step %zu at %llu ms\n", r->step,
@@ -391,10 +402,13 @@ static void run_seed(unsigned long seed, size_t steps, bool filecache, bool page
 			step_fault(r);
 			break;
 		}
-		check(r, r->f.metrics.memory_high_events_total != events);
+		check(r, r->f.metrics.memory_high_events_total -
+				 r->f.metrics.memory_high_cache_events_total +
+				 r->f.metrics.psi_stalls_total != pressure);
 	}
 	r->what = "end";
 	fake_free(&r->f);
+	CHECK(r->f.answers == r->calls); /* I8: the pending one answered at stop */
 }
 
 static void seeds(bool filecache, bool page_cache)
