@@ -127,6 +127,25 @@ struct ap_downscale_result {
 	char status[AP_STATUS_MAX];
 };
 
+/* MoreResourcesRequest: body of the agent's POST /try-upscale. */
+struct ap_more_resources {
+	bool cpu, memory;
+	struct ap_uuid expected;
+};
+
+/* Room for any message below: what a decoder fills while it works, and
+ * what a caller dispatching on the message kind (the fuzz harness) holds. */
+union ap_any_msg {
+	struct ap_agent_desc desc;
+	struct ap_uuid id;
+	struct ap_resource_msg res;
+	struct ap_agent_ident_msg ident;
+	struct ap_informant_desc inf;
+	struct ap_downscale_result down;
+	struct ap_more_resources more;
+	bool flag;
+};
+
 /* Requests (informant side): strict, trailing data rejected. */
 int ap_decode_agent_desc(const char *body, size_t len, struct ap_agent_desc *out, char *err,
 			 size_t errlen);
@@ -170,7 +189,7 @@ char *ap_encode_more_resources(bool cpu, bool memory, const struct ap_uuid *expe
 /* ---- the websocket monitor protocol v1.0 (current agents) ----------------
  *
  * What autoscaler-agents since v0.18.0 speak over ws://<VM>:10301/monitor
- * (shared spec monitor-protocol.md).  One JSON object per text message.
+ * (docs/monitor-protocol.md).  One JSON object per text message.
  * The first message each way is the version handshake; after it every
  * message has a type and an id (agent even, monitor odd; a reply carries
  * the id of the request).  The two directions are shaped differently:

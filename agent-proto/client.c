@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * client.c — asynchronous client for the agent's endpoints (spec §6).
+ * client.c — asynchronous client for the agent's endpoints (docs/informant-protocol.md §6).
  *
- * libcurl's multi interface does the HTTP; we give it our own epoll fd for
+ * libcurl's multi interface does the HTTP (loaded and initialised on the
+ * first call: curl_lib.h); we give it our own epoll fd for
  * its sockets (CURLMOPT_SOCKETFUNCTION) and a timerfd inside that epoll for
  * its timeouts (CURLMOPT_TIMERFUNCTION).  The caller therefore watches one
  * fd and calls ap_client_process() when it is readable; nothing here ever
@@ -17,7 +18,6 @@
  *                  or another agent ID
  *   -ENOMEM, -EIO  out of memory / any other transfer failure
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +30,7 @@
 
 #include "agent_proto.h"
 #include "client_internal.h"
+#include "curl_lib.h"
 
 struct ap_call {
 	struct ap_client *client;
@@ -202,8 +203,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 static void call_destroy(struct ap_client *c, struct ap_call *call)
 {
 	if (call->easy) {
-		curl_multi_remove_handle(c->multi, call->easy);
-		curl_easy_cleanup(call->easy);
+		ap_curl.curl_multi_remove_handle(c->multi, call->easy);
+		ap_curl.curl_easy_cleanup(call->easy);
 	}
 	if (call->prev)
 		call->prev->next = call->next;
@@ -237,7 +238,7 @@ static int transfer_errno(const struct ap_call *call, CURLcode code)
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
 	case CURLE_COULDNT_CONNECT:
-		if (curl_easy_getinfo(call->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+		if (ap_curl.curl_easy_getinfo(call->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
 		    os_errno > 0)
 			return (int)-os_errno;
 		return -ECONNREFUSED;
@@ -254,7 +255,7 @@ static void call_result(struct ap_call *call, CURLcode code, struct ap_call_resu
 	const char *method = call->kind == AP_CALL_ID ? "Get" : "Post";
 
 	memset(res, 0, sizeof(*res));
-	curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+	ap_curl.curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (code == CURLE_OK) {
 		ap_client_judge(&call->expected, status, call->body, call->body_len, res);
 	} else if (call->body_too_large) {
@@ -268,7 +269,7 @@ static void call_result(struct ap_call *call, CURLcode code, struct ap_call_resu
 		/* Like Go's url.Error: `Post "http://…/resume": <reason>`. */
 		res->http_status = status;
 		set_cause(res, transfer_errno(call, code), "%s \"%s\": %s", method, call->url,
-			  call->curl_err[0] ? call->curl_err : curl_easy_strerror(code));
+			  call->curl_err[0] ? call->curl_err : ap_curl.curl_easy_strerror(code));
 	}
 	res->elapsed_ms = (double)(now_ns() - call->start_ns) / 1e6;
 }
@@ -309,27 +310,29 @@ static int call_setup(struct ap_client *c, struct ap_call *call, uint64_t timeou
 	CURL *e = call->easy;
 	int r = 0;
 
-	r |= curl_easy_setopt(e, CURLOPT_URL, call->url);
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_URL, call->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
-	r |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
 #endif
 	/* A GET with a body for /id; POST for the others. */
 	if (call->kind == AP_CALL_ID)
-		r |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "GET");
-	r |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->request);
-	r |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(call->request));
-	r |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-	r |= curl_easy_setopt(e, CURLOPT_USERAGENT, "vm-informant");
-	r |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	r |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	r |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	r |= curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never via $http_proxy */
-	r |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	r |= curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
-	r |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->curl_err);
-	r |= curl_easy_setopt(e, CURLOPT_PRIVATE, call);
+		r |= ap_curl.curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "GET");
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->request);
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(call->request));
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_USERAGENT, "vm-informant");
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never via $http_proxy */
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->curl_err);
+	r |= ap_curl.curl_easy_setopt(e, CURLOPT_PRIVATE, call);
 	return r ? -EINVAL : 0;
 }
+
+static int start_curl(struct ap_client *c);
 
 int ap_client_call(struct ap_client *c, enum ap_call_kind kind, const char *serve_addr,
 		   const struct ap_uuid *agent_id, uint64_t timeout_ms, ap_call_cb cb, void *arg,
@@ -342,6 +345,11 @@ int ap_client_call(struct ap_client *c, enum ap_call_kind kind, const char *serv
 	    !serve_addr_ok(serve_addr) || !agent_id || !cb || timeout_ms == 0 ||
 	    timeout_ms > 24u * 3600 * 1000)
 		return -EINVAL;
+	if (!c->multi) {
+		r = start_curl(c);
+		if (r < 0)
+			return r;
+	}
 	call = calloc(1, sizeof(*call));
 	if (!call)
 		return -ENOMEM;
@@ -351,7 +359,7 @@ int ap_client_call(struct ap_client *c, enum ap_call_kind kind, const char *serv
 	call->arg = arg;
 	snprintf(call->url, sizeof(call->url), "http://%s%s", serve_addr, call_path[kind]);
 	call->request = request_body(kind, agent_id);
-	call->easy = curl_easy_init();
+	call->easy = ap_curl.curl_easy_init();
 	if (!call->request || !call->easy) {
 		r = -ENOMEM;
 		goto fail;
@@ -360,7 +368,7 @@ int ap_client_call(struct ap_client *c, enum ap_call_kind kind, const char *serv
 	if (r < 0)
 		goto fail;
 	call->start_ns = now_ns();
-	if (curl_multi_add_handle(c->multi, call->easy) != CURLM_OK) {
+	if (ap_curl.curl_multi_add_handle(c->multi, call->easy) != CURLM_OK) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -376,7 +384,7 @@ int ap_client_call(struct ap_client *c, enum ap_call_kind kind, const char *serv
 	return 0;
 fail:
 	if (call->easy)
-		curl_easy_cleanup(call->easy);
+		ap_curl.curl_easy_cleanup(call->easy);
 	call->easy = NULL;
 	call_destroy(c, call);
 	return r;
@@ -403,69 +411,73 @@ static void client_release(struct ap_client *c)
 {
 	while (c->calls)
 		call_destroy(c, c->calls);
-	if (c->multi)
-		curl_multi_cleanup(c->multi);
-	curl_slist_free_all(c->headers);
+	if (c->multi) {
+		ap_curl.curl_multi_cleanup(c->multi);
+		ap_curl.curl_slist_free_all(c->headers);
+		ap_curl.curl_global_cleanup();
+	}
 	if (c->timerfd >= 0)
 		close(c->timerfd);
 	if (c->epfd >= 0)
 		close(c->epfd);
 	free(c);
-	curl_global_cleanup();
 }
 
-int ap_client_new(struct ap_client **out)
+/* libcurl on the first call (curl_lib.h says why not at start): loaded,
+ * initialised, a multi handle on our epoll and timerfd.  -ENOENT when the
+ * library cannot be loaded, -ENOMEM, -EINVAL. */
+static int start_curl(struct ap_client *c)
 {
-	struct ap_client *c;
-	struct epoll_event ev = { .events = EPOLLIN };
 	struct curl_slist *h;
-	int r = -ENOMEM;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (ap_curl_load() < 0)
+		return -ENOENT;
+	if (ap_curl.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -ENOMEM;
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		curl_global_cleanup();
+	c->multi = ap_curl.curl_multi_init();
+	if (!c->multi) {
+		ap_curl.curl_global_cleanup();
 		return -ENOMEM;
 	}
-	c->timerfd = -1;
-	c->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (c->epfd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	c->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (c->timerfd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	ev.data.fd = c->timerfd;
-	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->timerfd, &ev) < 0) {
-		r = -errno;
-		goto fail;
-	}
+	if (ap_curl.curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+	    ap_curl.curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK ||
+	    ap_curl.curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+	    ap_curl.curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) != CURLM_OK)
+		return -EINVAL; /* client_release() cleans up */
 	/* No Content-Type (the agent ignores it), no Accept, no Expect: 100-continue. */
 	for (const char *const *name = (const char *const[]){ "Content-Type:", "Accept:",
 							       "Expect:", NULL };
 	     *name; name++) {
-		h = curl_slist_append(c->headers, *name);
+		h = ap_curl.curl_slist_append(c->headers, *name);
 		if (!h)
-			goto fail;
+			return -ENOMEM;
 		c->headers = h;
 	}
-	c->multi = curl_multi_init();
-	if (!c->multi)
+	return 0;
+}
+
+int ap_client_new(struct ap_client **out)
+{
+	struct ap_client *c = calloc(1, sizeof(*c));
+	struct epoll_event ev = { .events = EPOLLIN };
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->timerfd = -1;
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->epfd < 0)
 		goto fail;
-	if (curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
-	    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK ||
-	    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
-	    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) != CURLM_OK) {
-		r = -EINVAL;
+	c->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (c->timerfd < 0)
 		goto fail;
-	}
+	ev.data.fd = c->timerfd;
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->timerfd, &ev) < 0)
+		goto fail;
 	*out = c;
 	return 0;
 fail:
+	r = -errno;
 	client_release(c);
 	return r;
 }
@@ -502,11 +514,11 @@ static void deliver_finished(struct ap_client *c)
 	ap_call_cb cb;
 	void *arg;
 
-	while (!c->free_requested && (msg = curl_multi_info_read(c->multi, &left))) {
+	while (!c->free_requested && (msg = ap_curl.curl_multi_info_read(c->multi, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		priv = NULL;
-		if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
+		if (ap_curl.curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK ||
 		    !priv)
 			continue;
 		call = (struct ap_call *)priv;
@@ -528,6 +540,8 @@ int ap_client_process(struct ap_client *c)
 		return -EINVAL;
 	if (c->in_process)
 		return -EBUSY;
+	if (!c->multi)
+		return 0; /* no call yet: libcurl not even loaded */
 	n = epoll_wait(c->epfd, evs, 32, 0);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -538,7 +552,7 @@ int ap_client_process(struct ap_client *c)
 			if (read(c->timerfd, &expirations, sizeof(expirations)) < 0 &&
 			    errno != EAGAIN)
 				r = -errno;
-			mc = curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			mc = ap_curl.curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 		} else {
 			mask = 0;
 			if (evs[i].events & EPOLLIN)
@@ -547,7 +561,7 @@ int ap_client_process(struct ap_client *c)
 				mask |= CURL_CSELECT_OUT;
 			if (evs[i].events & (EPOLLERR | EPOLLHUP))
 				mask |= CURL_CSELECT_ERR;
-			mc = curl_multi_socket_action(c->multi, evs[i].data.fd, mask, &running);
+			mc = ap_curl.curl_multi_socket_action(c->multi, evs[i].data.fd, mask, &running);
 		}
 		if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
 			r = mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;

@@ -13,7 +13,7 @@
 /* Largest response body the client accepts; more fails the call. */
 #define AP_CLIENT_MAX_BODY (64 * 1024)
 
-/* Judge a complete HTTP response to one of the agent calls (spec §6.0):
+/* Judge a complete HTTP response to one of the agent calls (docs/informant-protocol.md §6.0):
  * success needs status 200, a strictly parsed AgentMessage<AgentIdentification>,
  * sequenceNumber != 0 and data.agentID == *expected, checked in that order.
  * Fills res->err (0, -EPROTO or -EBADMSG), http_status, seq and cause;

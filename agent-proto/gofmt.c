@@ -2,7 +2,7 @@
 /*
  * gofmt.c — numbers as Go's strconv.FormatFloat(x, 'g', -1, 64) prints
  * them: the shortest digits that read back as the same double, fixed
- * notation unless the decimal exponent is below -4 or at least 6 (spec §5.4);
+ * notation unless the decimal exponent is below -4 or at least 6 (docs/informant-protocol.md §5.4);
  * and as Go's encoding/json writes a float64 (the monitor protocol's cpu).
  */
 #include <math.h>

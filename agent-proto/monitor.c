@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * monitor.c — the messages of the websocket monitor protocol v1.0 (shared
- * spec monitor-protocol.md): the version handshake and the typed messages
+ * monitor.c — the messages of the websocket monitor protocol v1.0
+ * (docs/monitor-protocol.md): the version handshake and the typed messages
  * of both directions.
  *
  * Decoding is like Go's encoding/json on the other side: unknown members

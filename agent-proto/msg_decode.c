@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * msg_decode.c — strict decoding of the protocol messages (spec §2.2, §4).
+ * msg_decode.c — strict decoding of the protocol messages (docs/informant-protocol.md §2, §4).
  *
  * Like the reference: unknown members are ignored, and missing or null
  * members leave zero values (all-zero UUID, 0, false, "").  Unlike it: the
@@ -197,24 +197,6 @@ static int get_quantity(const struct dec *dc, json_t *obj, const char *key, bool
 	return 0;
 }
 
-/* The requests /try-upscale carries, gathered for decode(). */
-struct more_resources {
-	bool cpu, memory;
-	struct ap_uuid expected;
-};
-
-/* Room for any decoded message while it is being filled in. */
-union any_msg {
-	struct ap_agent_desc desc;
-	struct ap_uuid id;
-	struct ap_resource_msg res;
-	struct ap_agent_ident_msg ident;
-	struct ap_informant_desc inf;
-	struct ap_downscale_result down;
-	struct more_resources more;
-	bool flag;
-};
-
 typedef int (*fill_fn)(struct dec *dc, json_t *o, void *msg);
 
 /* Parse body as one object and let fill read its members into a zeroed
@@ -223,7 +205,7 @@ static int decode(const char *body, size_t len, char *err, size_t errlen, fill_f
 		  void *out, size_t size)
 {
 	struct dec dc = { err, errlen, "" };
-	union any_msg msg;
+	union ap_any_msg msg;
 
 	if (errlen)
 		err[0] = '\0';
@@ -334,7 +316,7 @@ static int fill_unregister_result(struct dec *dc, json_t *o, void *msg)
 
 static int fill_more_resources(struct dec *dc, json_t *o, void *msg)
 {
-	struct more_resources *m = msg;
+	struct ap_more_resources *m = msg;
 	int r = get_bool(dc, o, "cpu", &m->cpu);
 
 	if (r == 0)
@@ -401,7 +383,7 @@ int ap_decode_expected_id(const char *body, size_t len, struct ap_uuid *out, cha
 int ap_decode_more_resources(const char *body, size_t len, bool *cpu, bool *memory,
 			     struct ap_uuid *expected, char *err, size_t errlen)
 {
-	struct more_resources m;
+	struct ap_more_resources m;
 	int r = decode(body, len, err, errlen, fill_more_resources, &m, sizeof(m));
 
 	if (r == 0) {

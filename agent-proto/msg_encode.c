@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * msg_encode.c — messages to the exact bytes the reference sends (spec §4):
+ * msg_encode.c — messages to the exact bytes the reference sends (docs/informant-protocol.md §4):
  * members in wire order, compact, Go string escaping.
  */
 #include <stdint.h>

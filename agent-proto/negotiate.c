@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * negotiate.c — protocol version negotiation and version names (spec §3).
+ * negotiate.c — protocol version negotiation and version names (docs/informant-protocol.md §3).
  */
 #include <errno.h>
 #include <stdio.h>

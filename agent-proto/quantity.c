@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * quantity.c — Kubernetes resource quantities (spec §2.3), parsed exactly.
+ * quantity.c — Kubernetes resource quantities (docs/informant-protocol.md §2), parsed exactly.
  *
  * A quantity is  [sign] digits [. digits] [suffix]  and its value is
  * D × 10^E × 1024^B, where D is the digit string read as an integer, E

@@ -13,9 +13,9 @@ case $builddir in /*) ;; *) builddir=$top/$builddir ;; esac
 
 # Debian packages the build, the tests and the demo need.
 packages=(meson ninja-build pkg-config gcc libmicrohttpd-dev libjansson-dev
-	libcurl4-openssl-dev libpq-dev libinih-dev libwslay-dev libssl-dev libcmocka-dev postgresql
+	libcurl4-openssl-dev libpq-dev libinih-dev libwslay-dev nettle-dev libssl-dev libsystemd-dev libcmocka-dev postgresql
 	python3 procps util-linux iproute2 shellcheck valgrind groff-base
-	golang-go golang-nhooyr-websocket-dev ${VMI_EXTRA_PACKAGES:-})
+	golang-go golang-nhooyr-websocket-dev prometheus mandoc ${VMI_EXTRA_PACKAGES:-})
 
 missing=()
 for p in "${packages[@]}"; do

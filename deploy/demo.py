@@ -219,7 +219,7 @@ class Demo:
                     gib(self.meminfo.total()), gib(self.cgroup_value("memory.current")),
                     gib(self.cgroup_value("memory.high")), gib(self.cgroup_value("memory.max")),
                     gib(g("file_cache_bytes")), g("freezes_total"),
-                    g("last_freeze_milliseconds"), g("upscale_requests_total"),
+                    g("last_freeze_seconds") * 1000, g("upscale_requests_total"),
                     g("upscale_requests_predicted_total"), g("downscales_accepted_total"),
                     g("downscales_rejected_total")))
 

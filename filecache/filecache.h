@@ -47,7 +47,7 @@ struct fc_config {
 	double spread_factor;               /* 0.1: reserve per cache byte while growing */
 };
 
-/* The reference defaults (agent-protocol.md §10.1). */
+/* The original's defaults (docs/file-cache.md §1). */
 void fc_config_default(struct fc_config *cfg);
 
 /* Checks in the reference's order; on the first failure returns -EINVAL
@@ -55,7 +55,7 @@ void fc_config_default(struct fc_config *cfg);
 int fc_config_validate(const struct fc_config *cfg, char *err, size_t errlen);
 
 /* Cache size in bytes (a whole number of MiB) for total_bytes of memory,
- * bit-exact with the reference's float64 arithmetic (§10.2). */
+ * bit-exact with the original's float64 arithmetic (docs/file-cache.md §2). */
 uint64_t fc_cache_size(const struct fc_config *cfg, uint64_t total_bytes);
 
 /*

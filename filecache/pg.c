@@ -145,15 +145,11 @@ static int enqueue(struct fc *fc, enum fc_op_kind kind, uint64_t bytes, fc_done_
 {
 	if (fc->closing)
 		return -ESHUTDOWN;
-	struct fc_op *op = calloc(1, sizeof(*op));
+	struct fc_op *op = malloc(sizeof(*op));
 	if (!op)
 		return -ENOMEM;
-	op->kind = kind;
-	op->bytes = bytes;
-	op->cb = cb;
-	op->retry_cb = retry_cb;
-	op->arg = arg;
-	op->backoff_ms = fc->retry_initial_ms;
+	*op = (struct fc_op){ .kind = kind, .bytes = bytes, .cb = cb, .retry_cb = retry_cb,
+			      .arg = arg, .backoff_ms = fc->retry_initial_ms };
 	if (kind != FC_OP_READ)
 		supersede(fc);
 	fc_op_list_push(&fc->queue, op);
@@ -413,7 +409,7 @@ static bool fc_host_is_name(const char *h, size_t len)
 
 bool fc_connstr_resolves_names(const char *connstr)
 {
-	PQconninfoOption *opts = PQconninfoParse(connstr, NULL);
+	PQconninfoOption *opts = fc_pq.PQconninfoParse(connstr, NULL);
 	const char *host = NULL, *hostaddr = NULL;
 	bool names = false;
 
@@ -431,7 +427,7 @@ bool fc_connstr_resolves_names(const char *connstr)
 		names = names || fc_host_is_name(p, len);
 		p += len + (p[len] == ',');
 	}
-	PQconninfoFree(opts);
+	fc_pq.PQconninfoFree(opts);
 	return names;
 }
 

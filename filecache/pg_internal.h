@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <libpq-fe.h>
+#include "pq.h"
 
 #include "filecache.h"
 

@@ -9,7 +9,7 @@
  *
  * The libpq socket is watched through the object's epoll fd; libpq may
  * replace its socket while connecting (another host or address, SSL or GSS
- * fallback), so the registration follows PQsocket() on every step.
+ * fallback), so the registration follows fc_pq.PQsocket() on every step.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,7 +31,7 @@ static void ignore_notice(void *arg, const char *message)
 
 static void watch_socket(struct fc *fc, uint32_t events)
 {
-	int s = PQsocket(fc->conn);
+	int s = fc_pq.PQsocket(fc->conn);
 	struct epoll_event ev = { .events = events, .data.u32 = FC_TAG_SOCK };
 
 	if (fc->sock >= 0 && fc->sock != s)
@@ -52,10 +52,10 @@ void fc_query_close(struct fc *fc)
 	if (fc->sock >= 0)
 		(void)epoll_ctl(fc->epfd, EPOLL_CTL_DEL, fc->sock, NULL);
 	fc->sock = -1;
-	PQclear(fc->res);
+	fc_pq.PQclear(fc->res);
 	fc->res = NULL;
 	if (fc->conn)
-		PQfinish(fc->conn);
+		fc_pq.PQfinish(fc->conn);
 	fc->conn = NULL;
 	fc->connecting = false;
 	(void)fc_timer_arm(fc->op_timer_fd, 0);
@@ -112,13 +112,13 @@ static void send_step(struct fc *fc)
 	char sql[256];
 
 	statement_text(fc, sql, sizeof(sql));
-	if (!PQsendQuery(fc->conn, sql)) {
-		fail(fc, -ECONNRESET, "sending a statement failed", PQerrorMessage(fc->conn));
+	if (!fc_pq.PQsendQuery(fc->conn, sql)) {
+		fail(fc, -ECONNRESET, "sending a statement failed", fc_pq.PQerrorMessage(fc->conn));
 		return;
 	}
-	int r = PQflush(fc->conn);
+	int r = fc_pq.PQflush(fc->conn);
 	if (r < 0) {
-		fail(fc, -ECONNRESET, "sending a statement failed", PQerrorMessage(fc->conn));
+		fail(fc, -ECONNRESET, "sending a statement failed", fc_pq.PQerrorMessage(fc->conn));
 		return;
 	}
 	watch_socket(fc, EPOLLIN | (r == 1 ? EPOLLOUT : 0));
@@ -127,9 +127,9 @@ static void send_step(struct fc *fc)
 static void connected(struct fc *fc)
 {
 	fc->connecting = false;
-	if (PQsetnonblocking(fc->conn, 1) != 0) {
+	if (fc_pq.PQsetnonblocking(fc->conn, 1) != 0) {
 		fail(fc, -EIO, "switching the connection to non-blocking mode failed",
-		     PQerrorMessage(fc->conn));
+		     fc_pq.PQerrorMessage(fc->conn));
 		return;
 	}
 	if (fc_timer_arm(fc->op_timer_fd, fc->query_ms) < 0) {
@@ -142,7 +142,7 @@ static void connected(struct fc *fc)
 
 static void connect_poll(struct fc *fc)
 {
-	switch (PQconnectPoll(fc->conn)) {
+	switch (fc_pq.PQconnectPoll(fc->conn)) {
 	case PGRES_POLLING_READING:
 		watch_socket(fc, EPOLLIN);
 		break;
@@ -153,7 +153,7 @@ static void connect_poll(struct fc *fc)
 		connected(fc);
 		break;
 	default:
-		fail(fc, -ECONNREFUSED, "connecting failed", PQerrorMessage(fc->conn));
+		fail(fc, -ECONNREFUSED, "connecting failed", fc_pq.PQerrorMessage(fc->conn));
 		break;
 	}
 }
@@ -167,14 +167,14 @@ void fc_query_start(struct fc *fc)
 	fc->res = NULL;
 	/* application_name comes before the expanded connstr: the connstr's
 	 * own application_name, if any, wins. */
-	fc->conn = PQconnectStartParams(keywords, values, 1);
+	fc->conn = fc_pq.PQconnectStartParams(keywords, values, 1);
 	if (!fc->conn) {
 		fail(fc, -ENOMEM, "out of memory starting a connection", NULL);
 		return;
 	}
-	PQsetNoticeProcessor(fc->conn, ignore_notice, NULL);
-	if (PQstatus(fc->conn) == CONNECTION_BAD) {
-		fail(fc, -ECONNREFUSED, "connecting failed", PQerrorMessage(fc->conn));
+	fc_pq.PQsetNoticeProcessor(fc->conn, ignore_notice, NULL);
+	if (fc_pq.PQstatus(fc->conn) == CONNECTION_BAD) {
+		fail(fc, -ECONNREFUSED, "connecting failed", fc_pq.PQerrorMessage(fc->conn));
 		return;
 	}
 	if (fc_timer_arm(fc->op_timer_fd, fc->connect_ms) < 0) {
@@ -206,7 +206,7 @@ void fc_query_timeout(struct fc *fc)
 /* SQLSTATE → errno for the callback. */
 static int sql_error(const PGresult *res)
 {
-	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *state = fc_pq.PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
 	if (!state)
 		return -EIO;
@@ -222,16 +222,16 @@ static int sql_error(const PGresult *res)
 /* One row, one column, a non-negative decimal integer. */
 static int result_uint(const PGresult *res, uint64_t *out, char *why, size_t whylen)
 {
-	if (PQntuples(res) != 1 || PQnfields(res) != 1) {
+	if (fc_pq.PQntuples(res) != 1 || fc_pq.PQnfields(res) != 1) {
 		snprintf(why, whylen, "expected one row with one column, got %d rows, %d columns",
-			 PQntuples(res), PQnfields(res));
+			 fc_pq.PQntuples(res), fc_pq.PQnfields(res));
 		return -EBADMSG;
 	}
-	if (PQgetisnull(res, 0, 0)) {
+	if (fc_pq.PQgetisnull(res, 0, 0)) {
 		snprintf(why, whylen, "expected an integer, got NULL");
 		return -EBADMSG;
 	}
-	const char *text = PQgetvalue(res, 0, 0);
+	const char *text = fc_pq.PQgetvalue(res, 0, 0);
 	size_t n = strlen(text);
 	bool digits = n > 0 && n <= 19;
 	for (size_t i = 0; digits && i < n; i++)
@@ -276,9 +276,9 @@ static void step_done(struct fc *fc)
 	uint64_t value = 0;
 	int r;
 
-	if (!res || PQresultStatus(res) != want) {
+	if (!res || fc_pq.PQresultStatus(res) != want) {
 		step_failed(fc, res ? sql_error(res) : -EBADMSG,
-			    res ? PQresultErrorMessage(res) : "no result");
+			    res ? fc_pq.PQresultErrorMessage(res) : "no result");
 		return;
 	}
 	switch (fc->step) {
@@ -308,15 +308,15 @@ static void step_done(struct fc *fc)
 		fc->step = FC_STEP_RELOAD;
 		break;
 	case FC_STEP_RELOAD:
-		if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0) ||
-		    strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		if (fc_pq.PQntuples(res) != 1 || fc_pq.PQnfields(res) != 1 || fc_pq.PQgetisnull(res, 0, 0) ||
+		    strcmp(fc_pq.PQgetvalue(res, 0, 0), "t") != 0) {
 			step_failed(fc, -EBADMSG, "pg_reload_conf() did not return true");
 			return;
 		}
 		finish_set(fc);
 		return;
 	}
-	PQclear(fc->res);
+	fc_pq.PQclear(fc->res);
 	fc->res = NULL;
 	send_step(fc);
 }
@@ -324,34 +324,34 @@ static void step_done(struct fc *fc)
 /* Keeps the first result, or the first error if one follows. */
 static void keep_result(struct fc *fc, PGresult *res)
 {
-	ExecStatusType st = PQresultStatus(res);
+	ExecStatusType st = fc_pq.PQresultStatus(res);
 	bool is_error = st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE;
-	bool kept_error = fc->res && PQresultStatus(fc->res) == PGRES_FATAL_ERROR;
+	bool kept_error = fc->res && fc_pq.PQresultStatus(fc->res) == PGRES_FATAL_ERROR;
 
 	if (!fc->res || (is_error && !kept_error)) {
-		PQclear(fc->res);
+		fc_pq.PQclear(fc->res);
 		fc->res = res;
 	} else {
-		PQclear(res);
+		fc_pq.PQclear(res);
 	}
 }
 
 static void read_results(struct fc *fc, uint32_t events)
 {
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-		int r = PQflush(fc->conn);
+		int r = fc_pq.PQflush(fc->conn);
 		if (r < 0) {
-			fail(fc, -ECONNRESET, "sending a statement failed", PQerrorMessage(fc->conn));
+			fail(fc, -ECONNRESET, "sending a statement failed", fc_pq.PQerrorMessage(fc->conn));
 			return;
 		}
 		watch_socket(fc, EPOLLIN | (r == 1 ? EPOLLOUT : 0));
 	}
-	if (!PQconsumeInput(fc->conn)) {
-		fail(fc, -ECONNRESET, "reading from Postgres failed", PQerrorMessage(fc->conn));
+	if (!fc_pq.PQconsumeInput(fc->conn)) {
+		fail(fc, -ECONNRESET, "reading from Postgres failed", fc_pq.PQerrorMessage(fc->conn));
 		return;
 	}
-	while (!PQisBusy(fc->conn)) {
-		PGresult *res = PQgetResult(fc->conn);
+	while (!fc_pq.PQisBusy(fc->conn)) {
+		PGresult *res = fc_pq.PQgetResult(fc->conn);
 		if (!res) {
 			step_done(fc);
 			return;

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
+#include "pq.h"
 
 #include "filecache.h"
 
@@ -132,21 +132,41 @@ static int spilled(const PQconninfoOption *opts, bool url, char *err, size_t err
 	return 0;
 }
 
+/* libpq's reading of s, loading libpq first; NULL when it cannot parse
+ * it (or cannot be loaded: then nothing may be shown). */
+static PQconninfoOption *conninfo_parse(const char *s, char **detail)
+{
+	char ignored[8];
+
+	if (detail)
+		*detail = NULL;
+	return fc_pq_load(ignored, sizeof(ignored)) == 0 ? fc_pq.PQconninfoParse(s, detail) : NULL;
+}
+
+static void conninfo_free(PQconninfoOption *opts)
+{
+	if (opts)
+		fc_pq.PQconninfoFree(opts);
+}
+
 int fc_connstr_check(const char *connstr, char *err, size_t errlen)
 {
 	char *detail = NULL, complaint[256];
-	PQconninfoOption *opts = PQconninfoParse(connstr, &detail);
-	int r;
+	PQconninfoOption *opts;
+	int r = fc_pq_load(err, errlen);
 
+	if (r < 0)
+		return r;
+	opts = conninfo_parse(connstr, &detail);
 	if (!opts) {
 		parse_complaint(detail, complaint, sizeof(complaint));
 		snprintf(err, errlen, "libpq cannot parse it: %s", complaint);
 		r = detail ? -EINVAL : -ENOMEM;
-		PQfreemem(detail);
+		fc_pq.PQfreemem(detail);
 		return r;
 	}
 	r = spilled(opts, is_url(connstr), err, errlen);
-	PQconninfoFree(opts);
+	fc_pq.PQconninfoFree(opts);
 	return r;
 }
 
@@ -214,17 +234,17 @@ int fc_connstr_redact(const char *in, char *out, size_t outlen)
 	out[0] = '\0';
 	if (!in || !in[0])
 		return 0;
-	opts = PQconninfoParse(in, NULL);
+	opts = conninfo_parse(in, NULL);
 	if (!opts || fc_secrets_get(in, &secrets) < 0) {
 		/* Nothing libpq would use, and nothing safe to show. */
-		PQconninfoFree(opts);
+		conninfo_free(opts);
 		snprintf(out, outlen, "%s", outlen > sizeof(MASK) - 1 ? MASK : "");
 		return outlen > sizeof(MASK) - 1 ? 0 : -ENOBUFS;
 	}
 	for (const PQconninfoOption *p = opts; p->keyword; p++)
 		if (p->val)
 			put_option(&o, p, &secrets);
-	PQconninfoFree(opts);
+	fc_pq.PQconninfoFree(opts);
 	fc_secrets_clear(&secrets);
 	return o.cut ? -ENOBUFS : 0;
 }
@@ -233,7 +253,7 @@ int fc_connstr_redact(const char *in, char *out, size_t outlen)
 
 int fc_secrets_get(const char *connstr, struct fc_secrets *s)
 {
-	PQconninfoOption *opts = PQconninfoParse(connstr ? connstr : "", NULL);
+	PQconninfoOption *opts = conninfo_parse(connstr ? connstr : "", NULL);
 	int r = 0;
 
 	memset(s, 0, sizeof(*s));
@@ -249,7 +269,7 @@ int fc_secrets_get(const char *connstr, struct fc_secrets *s)
 		}
 		s->n++;
 	}
-	PQconninfoFree(opts);
+	fc_pq.PQconninfoFree(opts);
 	if (r < 0)
 		fc_secrets_clear(s);
 	return r;

@@ -3,7 +3,7 @@
  * size.c — file cache configuration checks and the sizing formula.
  *
  * The formula must match the reference bit for bit, including the places
- * where float64 rounding loses a MiB (agent-protocol.md §10.2).  Every
+ * where float64 rounding loses a MiB (docs/file-cache.md §2).  Every
  * intermediate goes through a volatile double so the compiler can neither
  * keep it in extended precision nor fuse multiply and add; the library is
  * also built with -ffp-contract=off.

@@ -5,7 +5,7 @@
  * background checks are in agents_select.c.  Everything here runs on the
  * loop thread; no function blocks.
  */
-#include "agents_impl.h"
+#include "agents_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>

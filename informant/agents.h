@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * agents.h — the set of autoscaler-agents known to the informant (spec §7):
+ * agents.h — the set of autoscaler-agents known to the informant
+ * (docs/informant-protocol.md §7):
  * registration with the /id probe, selection of the current agent and the
  * switch (/suspend the old, /resume the new), background /id checks, the
  * monitor session of the websocket protocol as the other kind of agent,
@@ -28,9 +29,9 @@
  * to agents go out through struct agents_io and come back through
  * agents_call_done(); time comes from io->now_ms() and agents_tick() runs
  * whatever is due.  The daemon plugs in ap_client and the loop
- * (agents_io.c); the unit tests plug in a fake clock and fake results.
+ * (agents_loop.c); the unit tests plug in a fake clock and fake results.
  *
- * Deliberate deviations from the reference (spec §12), each also
+ * Deliberate deviations from the original (docs/informant-protocol.md §10), each also
  * explained where it is implemented in agents.c:
  *   D4  background checks and /try-upscale drop an agent only after
  *       AGENTS_MAX_FAILURES consecutive failures; a failed check is retried
@@ -56,6 +57,7 @@
 #include <stdint.h>
 
 #include "agent_proto.h"
+#include "config.h" /* struct agents_timeouts */
 #include "metrics.h"
 
 #define AGENTS_MAX_FAILURES 3       /* consecutive failed /id or /try-upscale */
@@ -69,15 +71,6 @@
 #define AGENTS_REPLY_MAX 1024
 
 struct agents;
-
-struct agents_timeouts {
-	uint64_t id_check_interval_ms;
-	uint64_t id_check_timeout_ms;
-	uint64_t register_id_timeout_ms;
-	uint64_t resume_timeout_ms;
-	uint64_t suspend_timeout_ms;
-	uint64_t upscale_timeout_ms;
-};
 
 /* What the set needs from the outside world. */
 struct agents_io {

@@ -21,7 +21,7 @@
  *      never left current.
  *   4. Repeat: a newer registration may have arrived meanwhile.
  */
-#include "agents_impl.h"
+#include "agents_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -110,7 +110,7 @@ void agents_switch_done(struct agents *s, struct agent *a, const struct ap_call_
 	agents_select(s);
 }
 
-/* ---- background /id checks (spec §7.4, D4) ------------------------------- */
+/* ---- background /id checks (docs/informant-protocol.md §7.4, D4) -------- */
 
 void agents_reschedule(struct agents *s)
 {
@@ -198,7 +198,7 @@ void agents_monitor_down(struct agents *s, void *session)
 	agents_reschedule(s);
 }
 
-/* ---- the upscale wish (spec §7.6, D6, D9) -------------------------------- */
+/* ---- the upscale wish (docs/informant-protocol.md §7.6, D6, D9) --------- */
 
 /* Ask the current agent now; without one the wish waits for the next.  The
  * memory policy decides how often to ask (its back-off), not this set. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cli.h — the command line (Go flag rules, see interface.md) and how its
+ * cli.h — the command line (Go flag rules, README "Command line") and how its
  * overrides combine with the config file.
  *
  * Flags take one or two dashes, "-name=value" or "-name value" (strings),

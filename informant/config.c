@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * config.c — defaults, the table of keys with their ranges, the checks,
- * cross-field validation and the printer of effective settings.
+ * config.c — the table of keys with their defaults, ranges and reload
+ * rules, the checks and cross-field validation.
  *
  * One table drives everything, so a key cannot be parsed without being
- * range-checked, printed and documented the same way.
+ * range-checked, printed, reloaded and documented the same way
+ * (tests/informant/test_keytable.py holds README.md and
+ * vm-informant.conf(5) to it).
  */
 #include "config_internal.h"
 #include "filecache.h"
@@ -29,140 +31,170 @@
 #define OFF(f) offsetof(struct config, f)
 #define CAP(f) sizeof(((struct config *)0)->f)
 
-#define K_BOOL(s, n, f) { s, n, CK_BOOL, OFF(f), 0, 0, 0, false, 0, 0, 0, "true or false" }
-#define K_SIZE(s, n, f, lo, hi, txt) { s, n, CK_SIZE, OFF(f), 0, lo, hi, false, 0, 0, 0, txt }
-#define K_DUR(s, n, f, lo, hi, txt) { s, n, CK_DUR, OFF(f), 0, lo, hi, false, 0, 0, 0, txt }
-#define K_STR(s, n, kind, f, txt) { s, n, kind, OFF(f), CAP(f), 0, 0, false, 0, 0, 0, txt }
-#define K_DBL(s, n, f, lo, hi, fl, txt) { s, n, CK_DBL, OFF(f), 0, 0, 0, false, lo, hi, fl, txt }
+/* One row per key: where it lives, its default (as the file would write
+ * it), whether a reload applies it, and its range. */
+#define KEY(s, n, k, f, d, r, ...)                                              \
+	{ .section = s, .name = n, .kind = k, .off = OFF(f), .cap = CAP(f), .dflt = d, \
+	  .reload = r, __VA_ARGS__ }
+#define K_BOOL(s, n, f, d, r) KEY(s, n, CK_BOOL, f, d, r, .allowed = "true or false")
+#define K_SIZE(s, n, f, d, r, lo, hi, txt) \
+	KEY(s, n, CK_SIZE, f, d, r, .min = lo, .max = hi, .allowed = txt)
+#define K_DUR(s, n, f, d, r, lo, hi, txt) \
+	KEY(s, n, CK_DUR, f, d, r, .min = lo, .max = hi, .allowed = txt)
+#define K_STR(s, n, kind, f, d, r, txt) KEY(s, n, kind, f, d, r, .allowed = txt)
+#define K_DBL(s, n, f, d, r, lo, hi, fl, txt) \
+	KEY(s, n, CK_DBL, f, d, r, .dmin = lo, .dmax = hi, .dflags = fl, .allowed = txt)
 
 const char *const config_sections[] = {
 	"server", "agent", "cgroup", "filecache", "system", "sampler", "predict", "log",
 	"supervisor", NULL,
 };
 
+/*
+ * RELOAD_LIVE keys take effect on SIGHUP; RELOAD_RESTART keys keep their
+ * running value until a restart (a change is logged).  Restart-only are
+ * what the daemon opens or binds once at start (the listen socket, the
+ * cgroup directory, the Postgres connection and its settings, the meminfo
+ * file), what sizes the server (body limit, which routes exist), and what
+ * the supervisor read before the daemon existed.
+ */
 const struct config_key config_keys[] = {
-	{ "server", "listen", CK_LISTEN, OFF(server), 0, 0, 0, false, 0, 0, 0,
-	  "host:port with a port from 1 to 65535" },
-	K_STR("server", "auth_token_file", CK_STR, server.auth_token_file,
+	KEY("server", "listen", CK_LISTEN, server.listen_host, "0.0.0.0:10301", RELOAD_RESTART,
+	    .allowed = "host:port with a port from 1 to 65535"),
+	K_STR("server", "auth_token_file", CK_STR, server.auth_token_file, "", RELOAD_LIVE,
 	      "a file path, or empty for no authentication"),
-	K_SIZE("server", "max_body_bytes", server.max_body_bytes, KIB, 16 * MIB, "1KiB to 16MiB"),
-	K_BOOL("server", "metrics", server.metrics),
+	K_SIZE("server", "max_body_bytes", server.max_body_bytes, "64KiB", RELOAD_RESTART, KIB,
+	       16 * MIB, "1KiB to 16MiB"),
+	K_BOOL("server", "metrics", server.metrics, "true", RELOAD_RESTART),
 
-	K_DUR("agent", "id_check_interval", agent.id_check_interval_ms, 100, HOUR, "100ms to 1h"),
-	K_DUR("agent", "id_check_timeout", agent.id_check_timeout_ms, 1, MIN, "1ms to 60s"),
-	K_DUR("agent", "register_id_timeout", agent.register_id_timeout_ms, 1, MIN, "1ms to 60s"),
-	K_DUR("agent", "resume_timeout", agent.resume_timeout_ms, 1, MIN, "1ms to 60s"),
-	K_DUR("agent", "suspend_timeout", agent.suspend_timeout_ms, 1, MIN, "1ms to 60s"),
-	K_DUR("agent", "upscale_timeout", agent.upscale_timeout_ms, 1, MIN, "1ms to 60s"),
+	K_DUR("agent", "id_check_interval", agent.id_check_interval_ms, "10s", RELOAD_LIVE, 100,
+	      HOUR, "100ms to 1h"),
+	K_DUR("agent", "id_check_timeout", agent.id_check_timeout_ms, "250ms", RELOAD_LIVE, 1, MIN,
+	      "1ms to 60s"),
+	K_DUR("agent", "register_id_timeout", agent.register_id_timeout_ms, "250ms", RELOAD_LIVE, 1,
+	      MIN, "1ms to 60s"),
+	K_DUR("agent", "resume_timeout", agent.resume_timeout_ms, "100ms", RELOAD_LIVE, 1, MIN,
+	      "1ms to 60s"),
+	K_DUR("agent", "suspend_timeout", agent.suspend_timeout_ms, "5s", RELOAD_LIVE, 1, MIN,
+	      "1ms to 60s"),
+	K_DUR("agent", "upscale_timeout", agent.upscale_timeout_ms, "400ms", RELOAD_LIVE, 1, MIN,
+	      "1ms to 60s"),
 
-	K_BOOL("cgroup", "enabled", cgroup.enabled),
-	K_STR("cgroup", "name", CK_CGNAME, cgroup.name,
+	K_BOOL("cgroup", "enabled", cgroup.enabled, "true", RELOAD_RESTART),
+	K_STR("cgroup", "name", CK_CGNAME, cgroup.name, "neon-postgres", RELOAD_RESTART,
 	      "a non-empty path relative to root, without '.' or '..' parts "
 	      "(the root itself is never managed)"),
-	K_STR("cgroup", "root", CK_PATH, cgroup.root, "a non-empty directory path"),
-	K_SIZE("cgroup", "oom_buffer", cgroup.oom_buffer, 0, ANY_SIZE, "0 to 1024TiB"),
-	K_SIZE("cgroup", "memory_high_buffer", cgroup.memory_high_buffer, 0, ANY_SIZE,
+	K_STR("cgroup", "root", CK_PATH, cgroup.root, "/sys/fs/cgroup", RELOAD_RESTART,
+	      "a non-empty directory path"),
+	K_SIZE("cgroup", "oom_buffer", cgroup.oom_buffer, "100MiB", RELOAD_LIVE, 0, ANY_SIZE,
 	       "0 to 1024TiB"),
-	K_DUR("cgroup", "max_upscale_wait", cgroup.max_upscale_wait_ms, 1, SEC, "1ms to 1s"),
-	K_DUR("cgroup", "min_freeze_interval", cgroup.min_freeze_interval_ms, 0, MIN,
-	      "0 to 60s"),
-	K_SIZE("cgroup", "memory_high_step", cgroup.memory_high_step, MIB, GIB, "1MiB to 1GiB"),
-	K_DUR("cgroup", "memory_high_step_interval", cgroup.memory_high_step_interval_ms, 1, SEC,
+	K_SIZE("cgroup", "memory_high_buffer", cgroup.memory_high_buffer, "100MiB", RELOAD_LIVE, 0,
+	       ANY_SIZE, "0 to 1024TiB"),
+	K_DUR("cgroup", "max_upscale_wait", cgroup.max_upscale_wait_ms, "20ms", RELOAD_LIVE, 1, SEC,
 	      "1ms to 1s"),
-	K_BOOL("cgroup", "exclude_page_cache", cgroup.exclude_page_cache),
+	K_DUR("cgroup", "min_freeze_interval", cgroup.min_freeze_interval_ms, "1s", RELOAD_LIVE, 0,
+	      MIN, "0 to 60s"),
+	K_SIZE("cgroup", "memory_high_step", cgroup.memory_high_step, "10MiB", RELOAD_LIVE, MIB, GIB,
+	       "1MiB to 1GiB"),
+	K_DUR("cgroup", "memory_high_step_interval", cgroup.memory_high_step_interval_ms, "25ms",
+	      RELOAD_LIVE, 1, SEC, "1ms to 1s"),
+	K_BOOL("cgroup", "exclude_page_cache", cgroup.exclude_page_cache, "true", RELOAD_LIVE),
 
-	K_BOOL("filecache", "enabled", filecache.enabled),
-	K_STR("filecache", "connstr", CK_CONNSTR, filecache.connstr,
+	K_BOOL("filecache", "enabled", filecache.enabled, "false", RELOAD_RESTART),
+	K_STR("filecache", "connstr", CK_CONNSTR, filecache.connstr, "", RELOAD_RESTART,
 	      "a libpq connection string"),
-	K_BOOL("filecache", "in_memory", filecache.in_memory),
-	K_DBL("filecache", "resource_multiplier", filecache.resource_multiplier, 0, 1,
-	      DBL_MIN_OPEN | DBL_MAX_OPEN, "greater than 0 and less than 1"),
-	K_SIZE("filecache", "min_remaining_after_cache", filecache.min_remaining_after_cache, 1,
-	       ANY_SIZE, "1 byte to 1024TiB (0 would leave nothing outside the cache)"),
-	K_DBL("filecache", "spread_factor", filecache.spread_factor, 0, 0, DBL_NO_MAX,
-	      "0 or more"),
+	K_BOOL("filecache", "in_memory", filecache.in_memory, "true", RELOAD_RESTART),
+	K_DBL("filecache", "resource_multiplier", filecache.resource_multiplier, "0.75", RELOAD_LIVE,
+	      0, 1, DBL_MIN_OPEN | DBL_MAX_OPEN, "greater than 0 and less than 1"),
+	K_SIZE("filecache", "min_remaining_after_cache", filecache.min_remaining_after_cache,
+	       "640MiB", RELOAD_LIVE, 1, ANY_SIZE,
+	       "1 byte to 1024TiB (0 would leave nothing outside the cache)"),
+	K_DBL("filecache", "spread_factor", filecache.spread_factor, "0.1", RELOAD_LIVE, 0, 0,
+	      DBL_NO_MAX, "0 or more"),
 	K_STR("filecache", "size_setting", CK_GUC, filecache.size_setting,
+	      "neon.file_cache_size_limit", RELOAD_RESTART,
 	      "a Postgres setting name such as neon.file_cache_size_limit"),
 	K_STR("filecache", "max_size_setting", CK_GUC, filecache.max_size_setting,
+	      "neon.max_file_cache_size", RELOAD_RESTART,
 	      "a Postgres setting name such as neon.max_file_cache_size"),
-	K_DUR("filecache", "connect_timeout", filecache.connect_timeout_ms, 0, ANY_DURATION,
-	      "0 to 168h"),
+	K_DUR("filecache", "connect_timeout", filecache.connect_timeout_ms, "1s", RELOAD_RESTART, 0,
+	      ANY_DURATION, "0 to 168h"),
 
-	K_STR("system", "meminfo", CK_PATH, system.meminfo, "a non-empty file path"),
-	K_SIZE("system", "sys_buffer", system.sys_buffer, 0, ANY_SIZE, "0 to 1024TiB"),
+	K_STR("system", "meminfo", CK_PATH, system.meminfo, "/proc/meminfo", RELOAD_RESTART,
+	      "a non-empty file path"),
+	K_SIZE("system", "sys_buffer", system.sys_buffer, "100MiB", RELOAD_LIVE, 0, ANY_SIZE,
+	       "0 to 1024TiB"),
 
-	{ "sampler", "interval", CK_DUR, OFF(sampler.interval_ms), 0, 10, 10 * SEC, true, 0, 0, 0,
-	  "0 (off) or 10ms to 10s" },
+	/* Live, except that turning sampling on or off needs a restart
+	 * (memory_reconfigure says so when asked). */
+	KEY("sampler", "interval", CK_DUR, sampler.interval_ms, "100ms", RELOAD_LIVE, .min = 10,
+	    .max = 10 * SEC, .zero_ok = true, .allowed = "0 (off) or 10ms to 10s"),
 
-	K_BOOL("predict", "enabled", predict.enabled),
-	K_DUR("predict", "horizon", predict.horizon_ms, 100, MIN, "100ms to 60s"),
-	K_DBL("predict", "critical_ratio", predict.critical_ratio, 0, 1, DBL_MIN_OPEN,
-	      "greater than 0 and at most 1"),
-	K_DUR("predict", "min_interval", predict.min_interval_ms, 0, ANY_DURATION, "0 to 168h"),
+	K_BOOL("predict", "enabled", predict.enabled, "true", RELOAD_LIVE),
+	K_DUR("predict", "horizon", predict.horizon_ms, "2s", RELOAD_LIVE, 100, MIN,
+	      "100ms to 60s"),
+	K_DBL("predict", "critical_ratio", predict.critical_ratio, "0.9", RELOAD_LIVE, 0, 1,
+	      DBL_MIN_OPEN, "greater than 0 and at most 1"),
+	K_DUR("predict", "min_interval", predict.min_interval_ms, "1s", RELOAD_LIVE, 0,
+	      ANY_DURATION, "0 to 168h"),
 
-	{ "log", "level", CK_LEVEL, OFF(log.level), 0, 0, 0, false, 0, 0, 0,
-	  "debug, info, warn or error" },
-	{ "log", "format", CK_FORMAT, OFF(log.format), 0, 0, 0, false, 0, 0, 0, "json or text" },
+	KEY("log", "level", CK_LEVEL, log.level, "info", RELOAD_LIVE,
+	    .allowed = "debug, info, warn or error"),
+	KEY("log", "format", CK_FORMAT, log.format, "json", RELOAD_LIVE,
+	    .allowed = "json or text"),
 
-	K_BOOL("supervisor", "auto_restart", supervisor.auto_restart),
-	K_DUR("supervisor", "min_restart_interval", supervisor.min_restart_interval_ms, 0, HOUR,
-	      "0 to 1h"),
+	K_BOOL("supervisor", "auto_restart", supervisor.auto_restart, "false", RELOAD_RESTART),
+	K_DUR("supervisor", "min_restart_interval", supervisor.min_restart_interval_ms, "5s",
+	      RELOAD_RESTART, 0, HOUR, "0 to 1h"),
 };
 
 const size_t config_keys_count = sizeof(config_keys) / sizeof(config_keys[0]);
 
+/* Every default comes from the table: the file, the table and the code
+ * cannot disagree.  The texts are constants checked by the tests, so a
+ * parse here cannot fail. */
 void config_defaults(struct config *c)
 {
+	char err[128];
+
 	memset(c, 0, sizeof(*c));
-	snprintf(c->server.listen_host, sizeof(c->server.listen_host), "0.0.0.0");
-	c->server.listen_port = 10301;
-	c->server.max_body_bytes = 64 * KIB;
-	c->server.metrics = true;
+	for (size_t i = 0; i < config_keys_count; i++)
+		(void)config_key_parse(&config_keys[i], c, config_keys[i].dflt, err, sizeof(err));
+}
 
-	c->agent.id_check_interval_ms = 10 * SEC;
-	c->agent.id_check_timeout_ms = 250;
-	c->agent.register_id_timeout_ms = 250;
-	c->agent.resume_timeout_ms = 100;
-	c->agent.suspend_timeout_ms = 5 * SEC;
-	c->agent.upscale_timeout_ms = 400;
+static bool key_is_string(const struct config_key *k)
+{
+	return k->kind == CK_STR || k->kind == CK_PATH || k->kind == CK_CGNAME ||
+	       k->kind == CK_GUC || k->kind == CK_CONNSTR || k->kind == CK_LISTEN;
+}
 
-	c->cgroup.enabled = true;
-	snprintf(c->cgroup.name, sizeof(c->cgroup.name), "neon-postgres");
-	snprintf(c->cgroup.root, sizeof(c->cgroup.root), "/sys/fs/cgroup");
-	c->cgroup.oom_buffer = 100 * MIB;
-	c->cgroup.memory_high_buffer = 100 * MIB;
-	c->cgroup.max_upscale_wait_ms = 20;
-	c->cgroup.min_freeze_interval_ms = SEC;
-	c->cgroup.memory_high_step = 10 * MIB;
-	c->cgroup.memory_high_step_interval_ms = 25;
-	c->cgroup.exclude_page_cache = true;
+bool config_key_equal(const struct config_key *k, const struct config *a, const struct config *b)
+{
+	const char *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
 
-	c->filecache.enabled = false;
-	c->filecache.in_memory = true;
-	c->filecache.resource_multiplier = 0.75;
-	c->filecache.min_remaining_after_cache = 640 * MIB;
-	c->filecache.spread_factor = 0.1;
-	snprintf(c->filecache.size_setting, sizeof(c->filecache.size_setting),
-		 "neon.file_cache_size_limit");
-	snprintf(c->filecache.max_size_setting, sizeof(c->filecache.max_size_setting),
-		 "neon.max_file_cache_size");
-	c->filecache.connect_timeout_ms = SEC;
+	if (k->kind == CK_LISTEN && a->server.listen_port != b->server.listen_port)
+		return false;
+	return key_is_string(k) ? strcmp(fa, fb) == 0 : memcmp(fa, fb, k->cap) == 0;
+}
 
-	snprintf(c->system.meminfo, sizeof(c->system.meminfo), "/proc/meminfo");
-	c->system.sys_buffer = 100 * MIB;
+static void key_copy(const struct config_key *k, struct config *dst, const struct config *src)
+{
+	memcpy((char *)dst + k->off, (const char *)src + k->off, k->cap);
+	if (k->kind == CK_LISTEN)
+		dst->server.listen_port = src->server.listen_port;
+}
 
-	c->sampler.interval_ms = 100;
+void config_apply_reload(struct config *running, const struct config *loaded,
+			 config_restart_fn restart_needed, void *arg)
+{
+	for (size_t i = 0; i < config_keys_count; i++) {
+		const struct config_key *k = &config_keys[i];
 
-	c->predict.enabled = true;
-	c->predict.horizon_ms = 2 * SEC;
-	c->predict.critical_ratio = 0.9;
-	c->predict.min_interval_ms = SEC;
-
-	c->log.level = LOG_INFO;
-	c->log.format = LOG_FORMAT_JSON;
-
-	c->supervisor.auto_restart = false;
-	c->supervisor.min_restart_interval_ms = 5 * SEC;
+		if (k->reload == RELOAD_LIVE)
+			key_copy(k, running, loaded);
+		else if (restart_needed && !config_key_equal(k, running, loaded))
+			restart_needed(k->section, k->name, arg);
+	}
 }
 
 bool config_section_known(const char *section)

@@ -17,6 +17,19 @@
 #define CONFIG_DEFAULT_PATH "/etc/vm-informant/vm-informant.conf"
 #define CONFIG_STR_MAX 1024
 
+/* [agent]: the budgets of the calls to the agent, as the agent set
+ * (agents.h) takes them. */
+struct agents_timeouts {
+	uint64_t id_check_interval_ms;   /* background GET /id period */
+	uint64_t id_check_timeout_ms;
+	uint64_t register_id_timeout_ms; /* the GET /id of /register */
+	uint64_t resume_timeout_ms;
+	uint64_t suspend_timeout_ms;
+	uint64_t upscale_timeout_ms;     /* POST /try-upscale */
+};
+
+/* Defaults, ranges and reload rules of every field: the key table in
+ * config.c.  Sizes are bytes, durations milliseconds. */
 struct config {
 	struct {
 		char listen_host[256];      /* "0.0.0.0" */
@@ -25,14 +38,7 @@ struct config {
 		uint64_t max_body_bytes;    /* 64 KiB */
 		bool metrics;               /* serve /metrics and /status */
 	} server;
-	struct {
-		uint64_t id_check_interval_ms;   /* 10 s */
-		uint64_t id_check_timeout_ms;    /* 250 ms */
-		uint64_t register_id_timeout_ms; /* 250 ms */
-		uint64_t resume_timeout_ms;      /* 100 ms */
-		uint64_t suspend_timeout_ms;     /* 5 s */
-		uint64_t upscale_timeout_ms;     /* 400 ms */
-	} agent;
+	struct agents_timeouts agent;
 	struct {
 		bool enabled;
 		char name[CONFIG_STR_MAX];  /* "neon-postgres" */
@@ -80,6 +86,17 @@ struct config {
 };
 
 void config_defaults(struct config *c);
+
+/* What a SIGHUP does with a key: apply it, or keep the running value
+ * until a restart.  The rule of each key is in the key table (config.c). */
+enum config_reload { RELOAD_LIVE, RELOAD_RESTART };
+
+typedef void (*config_restart_fn)(const char *section, const char *name, void *arg);
+/* A reload: every live key of loaded is copied into running; for each
+ * restart-only key whose value differs, restart_needed (if not NULL) is
+ * called and the running value stays. */
+void config_apply_reload(struct config *running, const struct config *loaded,
+			 config_restart_fn restart_needed, void *arg);
 
 /* Parse an INI file over the current values.  On error returns -EINVAL
  * (or -errno for I/O) and writes "FILE:LINE: [section] key: problem" to err.

@@ -35,7 +35,9 @@ struct config_key {
 	const char *name;
 	enum config_kind kind;
 	size_t off;           /* offset of the field in struct config */
-	size_t cap;           /* CK_STR-like: size of the char array */
+	size_t cap;           /* size of the field (CK_LISTEN: the host) */
+	const char *dflt;     /* the default, as the file writes it */
+	enum config_reload reload;
 	uint64_t min, max;    /* CK_SIZE, CK_DUR */
 	bool zero_ok;         /* CK_SIZE, CK_DUR: 0 is allowed besides min..max */
 	double dmin, dmax;    /* CK_DBL */
@@ -50,6 +52,8 @@ extern const char *const config_sections[];
 const struct config_key *config_key_find(const char *section, const char *name);
 bool config_section_known(const char *section);
 
+/* Whether the key's field holds the same value in a and b. */
+bool config_key_equal(const struct config_key *k, const struct config *a, const struct config *b);
 /* Parse `value` into the field of `k` in c; checks syntax only. */
 int config_key_parse(const struct config_key *k, struct config *c, const char *value,
 		     char *err, size_t errlen);

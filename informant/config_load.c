@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "httputil.h"
 
@@ -198,6 +199,7 @@ static void set_ini_options(void)
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
 {
 	struct load_ctx ctx = { .cfg = c, .path = path, .err = err, .errlen = errlen };
+	struct stat st;
 	int r;
 
 	ctx.file = fopen(path, "re");
@@ -205,6 +207,13 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 		r = -errno;
 		snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(-r));
 		return r;
+	}
+	/* fopen() opens a directory; only the first read fails, with EISDIR. */
+	if (fstat(fileno(ctx.file), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(ctx.file);
+		snprintf(err, errlen, "%s: is a directory — give the config file itself "
+			 "(e.g. %s/vm-informant.conf)", path, path);
+		return -EISDIR;
 	}
 	set_ini_options();
 	r = ini_parse_stream(read_line, &ctx, on_key, &ctx);

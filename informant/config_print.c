@@ -16,10 +16,10 @@
 
 static void format_size(uint64_t v, char *out, size_t outlen)
 {
-	static const char *const units[] = { "GiB", "MiB", "KiB" };
-	static const unsigned shifts[] = { 30, 20, 10 };
+	static const char *const units[] = { "TiB", "GiB", "MiB", "KiB" };
+	static const unsigned shifts[] = { 40, 30, 20, 10 };
 
-	for (size_t i = 0; i < 3 && v != 0; i++) {
+	for (size_t i = 0; i < 4 && v != 0; i++) {
 		if ((v & (((uint64_t)1 << shifts[i]) - 1)) == 0) {
 			snprintf(out, outlen, "%llu%s", (unsigned long long)(v >> shifts[i]),
 				 units[i]);

@@ -19,6 +19,7 @@
 #define KIB ((uint64_t)1 << 10)
 #define MIB ((uint64_t)1 << 20)
 #define GIB ((uint64_t)1 << 30)
+#define TIB ((uint64_t)1 << 40)
 
 struct unit {
 	const char *suffix;
@@ -27,7 +28,7 @@ struct unit {
 
 static const struct unit size_units[] = {
 	{ "", 1 }, { "K", KIB }, { "KiB", KIB }, { "M", MIB }, { "MiB", MIB },
-	{ "G", GIB }, { "GiB", GIB },
+	{ "G", GIB }, { "GiB", GIB }, { "T", TIB }, { "TiB", TIB },
 };
 
 static const struct unit duration_units[] = {
@@ -241,7 +242,7 @@ int config_key_parse(const struct config_key *k, struct config *c, const char *v
 		r = config_parse_size(value, (uint64_t *)field);
 		if (r < 0)
 			snprintf(err, errlen, "\"%s\" is not a size — use a byte count or a "
-				 "number with K, KiB, M, MiB, G or GiB (e.g. 100MiB)", value);
+				 "number with K, KiB, M, MiB, G, GiB, T or TiB (e.g. 100MiB)", value);
 		return r < 0 ? -EINVAL : 0;
 	case CK_DUR:
 		r = config_parse_duration_ms(value, (uint64_t *)field);

@@ -8,7 +8,7 @@
  * policy (which thaws the cgroup and answers its pending requests 503, a
  * monitor session's with InternalError), the monitor, the agent set
  * (pending registrations 503), flush those answers for up to FLUSH_MS,
- * and close the server.  Unlike the reference (§11.4) this stays well under 1 s and
+ * and close the server.  Unlike the original (docs/informant-protocol.md §9) this stays well under 1 s and
  * always thaws.
  */
 #include "daemon.h"
@@ -30,7 +30,9 @@
 #include "metrics.h"
 #include "monitor.h"
 #include "monitor_wire.h"
+#include "notify.h"
 #include "server.h"
+#include "vmi_build.h"
 
 #define SHUTDOWN_GRACE_MS 500
 #define SHUTDOWN_POLL_MS 10
@@ -50,6 +52,7 @@ struct daemon {
 	daemon_reload_fn reload;
 	void *reload_arg;
 	struct loop *loop;
+	struct notify *notify; /* NULL when no service manager listens */
 	int sigfd;
 	struct metrics metrics;
 	struct memory *memory;
@@ -64,16 +67,6 @@ struct daemon {
 	bool stopping;      /* shutdown began: signals change nothing any more */
 	uint64_t nofile;    /* RLIMIT_NOFILE after raising it */
 };
-
-static void timeouts_from(const struct config *c, struct agents_timeouts *t)
-{
-	t->id_check_interval_ms = c->agent.id_check_interval_ms;
-	t->id_check_timeout_ms = c->agent.id_check_timeout_ms;
-	t->register_id_timeout_ms = c->agent.register_id_timeout_ms;
-	t->resume_timeout_ms = c->agent.resume_timeout_ms;
-	t->suspend_timeout_ms = c->agent.suspend_timeout_ms;
-	t->upscale_timeout_ms = c->agent.upscale_timeout_ms;
-}
 
 /* Load the token named by cfg ("" = none) into out. */
 static int load_token(const struct config *c, char *out, size_t outlen)
@@ -118,6 +111,7 @@ static void begin_shutdown(struct daemon *d, const char *signame)
 	if (d->stopping)
 		return; /* a second signal while stopping */
 	d->stopping = true;
+	notify_stopping(d->notify);
 	log_event(LOG_INFO, "shutting down", LF_STR("signal", signame),
 		  LF_U64("requests_in_flight", server_requests_in_flight(d->server)), LF_END);
 	server_quiesce(d->server);
@@ -132,63 +126,17 @@ static void begin_shutdown(struct daemon *d, const char *signame)
 
 /* ---- SIGHUP -------------------------------------------------------------------- */
 
-static void note_restart_needed(bool changed, const char *key)
+static void note_restart_needed(const char *section, const char *name, void *arg)
 {
-	if (changed)
-		log_event(LOG_WARN, "setting changed; takes effect after a restart",
-			  LF_STR("key", key), LF_END);
+	(void)arg;
+	log_event(LOG_WARN, "setting changed; takes effect after a restart",
+		  LF_STR("section", section), LF_STR("key", name), LF_END);
 }
 
-/* Keep what cannot change at run time, and say so if it was changed. */
-static void keep_restart_only(const struct config *old, struct config *n)
+static void reload_config(struct daemon *d)
 {
-	note_restart_needed(strcmp(old->server.listen_host, n->server.listen_host) ||
-				    old->server.listen_port != n->server.listen_port,
-			    "server.listen");
-	note_restart_needed(old->server.metrics != n->server.metrics, "server.metrics");
-	note_restart_needed(old->server.max_body_bytes != n->server.max_body_bytes,
-			    "server.max_body_bytes");
-	note_restart_needed(old->cgroup.enabled != n->cgroup.enabled ||
-				    strcmp(old->cgroup.name, n->cgroup.name) ||
-				    strcmp(old->cgroup.root, n->cgroup.root),
-			    "cgroup.enabled/name/root");
-	note_restart_needed(old->filecache.enabled != n->filecache.enabled ||
-				    strcmp(old->filecache.connstr, n->filecache.connstr),
-			    "filecache.enabled/connstr");
-	note_restart_needed(old->filecache.in_memory != n->filecache.in_memory ||
-				    strcmp(old->filecache.size_setting, n->filecache.size_setting) ||
-				    strcmp(old->filecache.max_size_setting,
-					   n->filecache.max_size_setting) ||
-				    old->filecache.connect_timeout_ms != n->filecache.connect_timeout_ms,
-			    "filecache.in_memory/size_setting/max_size_setting/connect_timeout");
-	note_restart_needed(strcmp(old->system.meminfo, n->system.meminfo), "system.meminfo");
-	note_restart_needed(old->supervisor.auto_restart != n->supervisor.auto_restart ||
-				    old->supervisor.min_restart_interval_ms !=
-					    n->supervisor.min_restart_interval_ms,
-			    "supervisor.auto_restart/min_restart_interval (the supervisor's own)");
-	n->filecache.in_memory = old->filecache.in_memory;
-	memcpy(n->filecache.size_setting, old->filecache.size_setting,
-	       sizeof(n->filecache.size_setting));
-	memcpy(n->filecache.max_size_setting, old->filecache.max_size_setting,
-	       sizeof(n->filecache.max_size_setting));
-	n->filecache.connect_timeout_ms = old->filecache.connect_timeout_ms;
-	memcpy(n->system.meminfo, old->system.meminfo, sizeof(n->system.meminfo));
-	n->supervisor = old->supervisor;
-	memcpy(n->server.listen_host, old->server.listen_host, sizeof(n->server.listen_host));
-	n->server.listen_port = old->server.listen_port;
-	n->server.metrics = old->server.metrics;
-	n->server.max_body_bytes = old->server.max_body_bytes;
-	n->cgroup.enabled = old->cgroup.enabled;
-	memcpy(n->cgroup.name, old->cgroup.name, sizeof(n->cgroup.name));
-	memcpy(n->cgroup.root, old->cgroup.root, sizeof(n->cgroup.root));
-	n->filecache.enabled = old->filecache.enabled;
-	memcpy(n->filecache.connstr, old->filecache.connstr, sizeof(n->filecache.connstr));
-}
-
-static void reload(struct daemon *d)
-{
-	static struct config n; /* large; only ever used on the loop thread */
-	struct agents_timeouts t;
+	/* Large; only ever used on the loop thread. */
+	static struct config loaded, n;
 	char err[512] = "";
 	char token[HTTP_TOKEN_MAX];
 	int r;
@@ -197,13 +145,15 @@ static void reload(struct daemon *d)
 		log_event(LOG_WARN, "SIGHUP ignored: no configuration to reload", LF_END);
 		return;
 	}
-	r = d->reload(&n, err, sizeof(err), d->reload_arg);
+	r = d->reload(&loaded, err, sizeof(err), d->reload_arg);
 	if (r < 0) {
 		log_event(LOG_ERROR, "reload failed; keeping the old configuration",
 			  LF_STR("detail", err), LF_END);
 		return;
 	}
-	keep_restart_only(&d->cfg, &n);
+	/* The key table says what a reload applies (config.c). */
+	n = d->cfg;
+	config_apply_reload(&n, &loaded, note_restart_needed, NULL);
 	log_setup(n.log.level, n.log.format);
 	if (load_token(&n, token, sizeof(token)) == 0) {
 		(void)server_set_token(d->server, token);
@@ -214,11 +164,19 @@ static void reload(struct daemon *d)
 	}
 	explicit_bzero(token, sizeof(token));
 	d->cfg = n;
-	timeouts_from(&d->cfg, &t);
-	agents_set_timeouts(agents_loop_agents(d->agents), &t);
+	agents_set_timeouts(agents_loop_agents(d->agents), &d->cfg.agent);
 	memory_reconfigure(d->memory, &d->cfg);
 	log_event(LOG_INFO, "configuration reloaded", LF_STR("log_level",
 		  log_level_name(d->cfg.log.level)), LF_END);
+}
+
+/* The service manager sees the reload begin and end, also when it failed
+ * (the old configuration keeps running: the daemon is ready again). */
+static void reload(struct daemon *d)
+{
+	notify_reloading(d->notify);
+	reload_config(d);
+	notify_ready(d->notify, "serving");
 }
 
 static void on_signal(void *arg, uint32_t events)
@@ -341,6 +299,7 @@ static int start_server(struct daemon *d)
 		  LF_BOOL("metrics", d->cfg.server.metrics),
 		  LF_BOOL("memory_managed", memory_managed(d->memory)),
 		  LF_U64("open_file_limit", d->nofile),
+		  LF_U64("watchdog_usec", notify_watchdog_usec(d->notify)),
 		  LF_U64("max_connections", o.max_connections),
 		  LF_U64("max_connections_per_address", o.max_connections_per_address), LF_END);
 	return 0;
@@ -348,7 +307,6 @@ static int start_server(struct daemon *d)
 
 static int start(struct daemon *d)
 {
-	struct agents_timeouts t;
 	struct agents *agents;
 	int r;
 
@@ -360,8 +318,7 @@ static int start(struct daemon *d)
 		log_event(LOG_ERROR, "cannot set up signal handling", LF_ERR(r), LF_END);
 		return r;
 	}
-	timeouts_from(&d->cfg, &t);
-	r = agents_loop_new(d->loop, &t, &d->metrics, &d->agents);
+	r = agents_loop_new(d->loop, &d->cfg.agent, &d->metrics, &d->agents);
 	if (r < 0) {
 		log_event(LOG_ERROR, "cannot create the agent client", LF_ERR(r), LF_END);
 		return r;
@@ -421,6 +378,7 @@ static void stop(struct daemon *d)
 		server_free(d->server);
 	}
 	loop_timer_free(d->grace);
+	notify_free(d->notify);
 	loop_free(d->loop);
 }
 
@@ -434,6 +392,7 @@ int daemon_run(const struct config *cfg, daemon_reload_fn reload_fn, void *reloa
 	d.reload = reload_fn;
 	d.reload_arg = reload_arg;
 	d.sigfd = -1;
+	d.metrics.version = VMI_VERSION;
 	log_setup(cfg->log.level, cfg->log.format);
 	d.nofile = raise_nofile();
 	r = loop_new(&d.loop);
@@ -441,8 +400,14 @@ int daemon_run(const struct config *cfg, daemon_reload_fn reload_fn, void *reloa
 		log_event(LOG_ERROR, "cannot create the event loop", LF_ERR(r), LF_END);
 		return 1;
 	}
-	r = start(&d);
+	r = notify_new(d.loop, &d.notify);
+	if (r < 0)
+		log_event(LOG_ERROR, "cannot set up the watchdog ping", LF_ERR(r), LF_END);
+	else
+		r = start(&d);
 	if (r == 0) {
+		/* Serving, and memory_start() has written the limits. */
+		notify_ready(d.notify, "serving");
 		r = loop_run(d.loop);
 		if (r < 0)
 			log_event(LOG_ERROR, "event loop failed", LF_ERR(r), LF_END);

@@ -197,10 +197,14 @@ static void on_downscale(void *vctx, struct server_req *r, const char *body, siz
 static void on_metrics(void *vctx, struct server_req *r, const char *body, size_t len)
 {
 	struct handlers_ctx *ctx = vctx;
-	char *text = metrics_render(ctx->metrics);
+	struct procstat proc;
+	char *text;
 
 	(void)body;
 	(void)len;
+	/* A figure /proc cannot give stays 0; the rest is still worth serving. */
+	(void)procstat_read(&proc);
+	text = metrics_render(ctx->metrics, &proc);
 	if (!text) {
 		server_respond_text(r, 500, "Internal error");
 		return;
@@ -228,11 +232,7 @@ static void on_status(void *vctx, struct server_req *r, const char *body, size_t
 }
 
 static const struct server_route routes[] = {
-	{ "/register", "POST", EP_REGISTER, on_register },
-	{ "/health-check", "PUT", EP_HEALTH_CHECK, on_health_check },
-	{ "/upscale", "PUT", EP_UPSCALE, on_upscale },
-	{ "/downscale", "PUT", EP_DOWNSCALE, on_downscale },
-	{ "/unregister", "DELETE", EP_UNREGISTER, on_unregister },
+	HANDLERS_PROTOCOL_ROUTES(HANDLERS_ROUTE)
 	/* only with [server] metrics = true: */
 	{ "/metrics", "GET", EP_METRICS, on_metrics },
 	{ "/status", "GET", EP_STATUS, on_status },
@@ -241,5 +241,5 @@ static const struct server_route routes[] = {
 size_t handlers_routes(bool with_metrics, const struct server_route **out)
 {
 	*out = routes;
-	return with_metrics ? sizeof(routes) / sizeof(routes[0]) : 5;
+	return sizeof(routes) / sizeof(routes[0]) - (with_metrics ? 0 : 2);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * handlers.h — the informant's endpoints (spec §5.1–§5.5) plus GET /metrics
+ * handlers.h — the informant's endpoints (docs/informant-protocol.md
+ * §5.1–§5.5) plus GET /metrics
  * and GET /status, as a route table for server.h.
  */
 #ifndef VMI_HANDLERS_H
@@ -30,6 +31,17 @@ struct handlers_ctx {
 	uint64_t started_ms;
 	struct log_limit bad_request_log; /* "bad request body" lines */
 };
+
+/* The informant protocol's endpoints as X(path, method, endpoint, handler):
+ * one list for the daemon's route table and the HTTP fuzz harness, which
+ * plugs its own handlers of those names into the same paths and methods. */
+#define HANDLERS_PROTOCOL_ROUTES(X)                                  \
+	X("/register", "POST", EP_REGISTER, on_register)             \
+	X("/health-check", "PUT", EP_HEALTH_CHECK, on_health_check)  \
+	X("/upscale", "PUT", EP_UPSCALE, on_upscale)                 \
+	X("/downscale", "PUT", EP_DOWNSCALE, on_downscale)           \
+	X("/unregister", "DELETE", EP_UNREGISTER, on_unregister)
+#define HANDLERS_ROUTE(path, method, ep, fn) { path, method, ep, fn },
 
 /* The routes; /metrics and /status only when with_metrics. */
 size_t handlers_routes(bool with_metrics, const struct server_route **out);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * httputil.h — pure helpers of the HTTP server: Go-compatible path
- * cleaning (for the 301 of unclean paths, spec §5.0), the bearer-token
+ * cleaning (for the 301 of unclean paths, docs/informant-protocol.md §5.0), the bearer-token
  * check (D19) and the check of a connection's first bytes.  No I/O except
  * http_token_load().
  */

@@ -8,7 +8,14 @@
  * marked; the closing of the line always fits because LINE_RESERVE bytes
  * are kept back for it.  Strings are escaped so a JSON line is always
  * valid JSON, whatever bytes the caller passes (invalid UTF-8 becomes
- * U+FFFD).  The only mutable state is the level and the format.
+ * U+FFFD).  The only mutable state is the level, the format and whether
+ * stderr is a journald stream.
+ *
+ * Under systemd, stderr is usually a stream to journald, which reads a
+ * "<N>" at the start of a line as that line's syslog priority (sd-daemon(3))
+ * and strips it.  JOURNAL_STREAM holds "DEVICE:INODE" of that stream; the
+ * prefix is written only when it names our stderr, so a terminal, a file or
+ * a pipe the variable was merely inherited by never sees it.
  */
 #include "log.h"
 
@@ -19,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +37,7 @@
 
 static enum log_level min_level = LOG_INFO;
 static enum log_format out_format = LOG_FORMAT_JSON;
+static int to_journal = -1; /* -1: not checked yet */
 
 struct line {
 	char buf[LINE_MAX_BYTES];
@@ -39,11 +48,38 @@ struct line {
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 static const char *const level_upper[] = { "DEBUG", "INFO", "WARN", "ERROR" };
+/* syslog priorities: LOG_DEBUG 7, LOG_INFO 6, LOG_WARNING 4, LOG_ERR 3 */
+static const char *const level_prefix[] = { "<7>", "<6>", "<4>", "<3>" };
+
+/* True when JOURNAL_STREAM names the file stderr is (see the top). */
+static bool stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int n = 0;
+
+	if (!v || sscanf(v, "%llu:%llu%n", &dev, &ino, &n) != 2 || v[n] != '\0')
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void log_setup(enum log_level level, enum log_format format)
 {
 	min_level = level;
 	out_format = format;
+	to_journal = stderr_is_journal();
+}
+
+const char *log_priority_prefix(enum log_level level)
+{
+	if (to_journal < 0)
+		to_journal = stderr_is_journal();
+	if (!to_journal || (unsigned)level > LOG_ERROR)
+		return "";
+	return level_prefix[level];
 }
 
 bool log_enabled(enum log_level level)
@@ -338,6 +374,7 @@ void log_event(enum log_level level, const char *msg, ...)
 
 	if (!log_enabled(level))
 		return;
+	puts_(&l, log_priority_prefix(level));
 	if (json) {
 		puts_(&l, "{\"ts\":\"");
 		put_timestamp(&l);

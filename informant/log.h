@@ -43,7 +43,12 @@ struct log_field {
 #define LF_ERR(r)     LF_STR("error", log_strerror(r))
 #define LF_END        ((const struct log_field *)0)
 
+/* Also checks whether stderr is a journald stream (JOURNAL_STREAM): then
+ * every line starts with its syslog priority, "<7>" debug to "<3>" error. */
 void log_setup(enum log_level min_level, enum log_format format);
+/* That prefix for lines written to stderr without log_event() (command-line
+ * and config errors): "" unless stderr is a journald stream. */
+const char *log_priority_prefix(enum log_level level);
 bool log_enabled(enum log_level level);
 /* Fields: const struct log_field * arguments terminated by LF_END. */
 void log_event(enum log_level level, const char *msg, ...);

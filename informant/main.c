@@ -2,7 +2,7 @@
 /*
  * main.c — command line, configuration, then the supervisor or the daemon.
  *
- * Exit status (interface.md): 0 after a clean shutdown, 1 for a runtime
+ * Exit status (README, "Command line"): 0 after a clean shutdown, 1 for a runtime
  * failure, 2 for a usage or config error (one line on stderr naming the
  * file, line and key).
  */
@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	bool supervised = supervisor_is_child();
 
 	if (cli_parse(&cli, argc, argv, err, sizeof(err)) < 0) {
-		fprintf(stderr, "vm-informant: %s\n", err);
+		fprintf(stderr, "%svm-informant: %s\n", log_priority_prefix(LOG_ERROR), err);
 		cli_usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -59,15 +59,16 @@ int main(int argc, char **argv)
 		return EXIT_SUCCESS;
 	}
 	if (cli.ignored_from)
-		fprintf(stderr, "vm-informant: warning: ignoring \"%s\" and everything after it "
+		fprintf(stderr, "%svm-informant: warning: ignoring \"%s\" and everything after it "
 			"(flags are not read past the first argument that is not a flag; "
-			"write booleans as -flag=false)\n", argv[cli.ignored_from]);
+			"write booleans as -flag=false)\n", log_priority_prefix(LOG_WARN),
+			argv[cli.ignored_from]);
 	if (cli.version) {
 		printf("vm-informant %s\n", VMI_VERSION);
 		return EXIT_SUCCESS;
 	}
 	if (cli_load_config(&cli, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "vm-informant: %s\n", err);
+		fprintf(stderr, "%svm-informant: %s\n", log_priority_prefix(LOG_ERROR), err);
 		return EXIT_USAGE;
 	}
 	cli_pin_config_path(&cli);

@@ -132,12 +132,14 @@ static void predict_judge(struct memory *m, uint64_t now)
 
 	if (!m->limits.written || high == 0 || high == CG_UNLIMITED) {
 		p->level = MC_LEVEL_NORMAL;
+		m->metrics->pressure_level = p->level;
 		p->ms_to_high = UINT64_MAX;
 		return;
 	}
 	prev = high == p->level_high ? p->level : MC_LEVEL_NORMAL;
 	p->level_high = high;
 	p->level = mc_level_next(&p->level_cfg, prev, p->usage, high);
+	m->metrics->pressure_level = p->level;
 	p->ms_to_high = mc_ema_time_to_limit(&p->ema, p->usage, high);
 	need = plan_need_memory(&m->cfg, p->usage, high, p->ms_to_high);
 	if (need == PLAN_NEED_NONE || !predict_gate_open(m, true, now))

@@ -67,9 +67,10 @@ void react_thaw(struct memory *m, const char *why)
 	now_ns = m->io.now_ns(m->io.ctx);
 	frozen_ms = (double)(now_ns - m->react.frozen_since_ns) / 1e6;
 	m->react.frozen = false;
+	m->metrics->frozen = false;
 	m->io.arm(m->io.ctx, MEMORY_TIMER_THAW_GUARD, 0);
 	m->metrics->frozen_seconds_total += frozen_ms / 1e3;
-	m->metrics->last_freeze_ms = frozen_ms;
+	m->metrics->last_freeze_seconds = frozen_ms / 1e3;
 	log_event(LOG_INFO, "cgroup thawed", LF_STR("reason", why), LF_MS("frozen_ms", frozen_ms),
 		  LF_END);
 }
@@ -79,6 +80,7 @@ static void react_freeze(struct memory *m)
 	char err[512];
 
 	m->react.frozen = true;
+	m->metrics->frozen = true;
 	m->react.frozen_since_ns = m->io.now_ns(m->io.ctx);
 	if (m->io.set_frozen(m->io.ctx, true, err, sizeof(err)) < 0) {
 		/* Perhaps half-written: make sure it is undone. */

@@ -304,21 +304,10 @@ void memory_get_status(const struct memory *m, struct memory_status *out)
 
 void memory_core_reconfigure(struct memory *m, const struct config *cfg)
 {
-	/* Paths, the cgroup name and the connstr need a restart (the daemon
-	 * logs that); buffers, steps and prediction apply at once. */
-	m->cfg.cgroup.oom_buffer = cfg->cgroup.oom_buffer;
-	m->cfg.cgroup.memory_high_buffer = cfg->cgroup.memory_high_buffer;
-	m->cfg.cgroup.max_upscale_wait_ms = cfg->cgroup.max_upscale_wait_ms;
-	m->cfg.cgroup.min_freeze_interval_ms = cfg->cgroup.min_freeze_interval_ms;
-	m->cfg.cgroup.memory_high_step = cfg->cgroup.memory_high_step;
-	m->cfg.cgroup.memory_high_step_interval_ms = cfg->cgroup.memory_high_step_interval_ms;
-	m->cfg.cgroup.exclude_page_cache = cfg->cgroup.exclude_page_cache;
-	m->cfg.system.sys_buffer = cfg->system.sys_buffer;
-	m->cfg.filecache.resource_multiplier = cfg->filecache.resource_multiplier;
-	m->cfg.filecache.min_remaining_after_cache = cfg->filecache.min_remaining_after_cache;
-	m->cfg.filecache.spread_factor = cfg->filecache.spread_factor;
-	m->cfg.predict = cfg->predict;
-	m->cfg.sampler = cfg->sampler;
+	/* What a reload applies is the key table's call (config.c): paths, the
+	 * cgroup name and the connstr need a restart (the daemon logs that);
+	 * buffers, steps and prediction apply at once. */
+	config_apply_reload(&m->cfg, cfg, NULL, NULL);
 	react_configure(m);
 	predict_configure(m);
 	cache_size(m, "reconfigure");

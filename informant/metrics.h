@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "agent_proto.h"
+#include "procstat.h"
 
 enum metrics_endpoint {
 	EP_REGISTER, EP_HEALTH_CHECK, EP_UPSCALE, EP_DOWNSCALE, EP_UNREGISTER,
@@ -37,6 +38,7 @@ enum { METRICS_IN, METRICS_OUT };
 #define METRICS_MON_TYPES (AP_MON__COUNT + 1)
 
 struct metrics {
+	const char *version;              /* build_info's label (VMI_VERSION) */
 	/* agents */
 	uint64_t agents_registered;       /* gauge */
 	bool agent_current;               /* gauge */
@@ -44,10 +46,12 @@ struct metrics {
 	/* memory.high reaction */
 	uint64_t memory_high_events_total;
 	uint64_t freezes_total;
+	bool frozen;                      /* gauge: set by mem_react.c */
 	double frozen_seconds_total;
-	double last_freeze_ms;
+	double last_freeze_seconds;
 	uint64_t memory_high_raises_total;
 	uint64_t memory_high_cache_events_total; /* events that were not pressure */
+	uint64_t pressure_level;                 /* gauge: enum mc_level, by mem_predict.c */
 	uint64_t psi_stalls_total;               /* stalls that asked for memory */
 	double psi_some_seconds_total, psi_full_seconds_total; /* memory.pressure */
 	uint64_t reclaims_total;                 /* memory.reclaim writes for downscales */
@@ -90,7 +94,8 @@ const char *metrics_endpoint_name(enum metrics_endpoint ep);
 
 void metrics_observe_request(struct metrics *m, enum metrics_endpoint ep, unsigned http_status,
 			     double seconds);
-/* Render Prometheus text; returns malloc'd string or NULL. */
-char *metrics_render(const struct metrics *m);
+/* Render Prometheus text, with the process_* families when proc is not
+ * NULL; returns a malloc'd string or NULL. */
+char *metrics_render(const struct metrics *m, const struct procstat *proc);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * monitor.h — the websocket monitor protocol v1.0 on GET /monitor: what
- * autoscaler-agents since v0.18.0 speak (shared spec monitor-protocol.md).
+ * autoscaler-agents since v0.18.0 speak (docs/monitor-protocol.md).
  *
  * Sessions: a connection first sends its version range and gets our
  * version (or an error, then close 1002).  A session that completes the

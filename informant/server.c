@@ -166,7 +166,7 @@ static enum MHD_Result queue(struct server_req *r)
 	return ret;
 }
 
-/* ---- the common handling of spec §5.0 and D19 ------------------------------- */
+/* ---- every request: docs/informant-protocol.md §5.0, D19 ---------------------- */
 
 static const struct server_route *find_route(const struct server *s, const char *path)
 {
@@ -219,6 +219,15 @@ static bool upgrade_request(struct server *s, struct server_req *r, const char *
 			    const char *version);
 
 /* Everything decided from the headers; true if r was answered. */
+/* HEAD wherever GET (RFC 9110 §9.3.2: the same head, no body; libmicrohttpd
+ * leaves the body out).  The protocol's own endpoints take one method only:
+ * HEAD is a wrong method there, as in the original. */
+static bool method_allowed(const char *route_method, const char *method)
+{
+	return strcmp(method, route_method) == 0 ||
+	       (strcmp(route_method, "GET") == 0 && strcmp(method, "HEAD") == 0);
+}
+
 static bool precheck(struct server *s, struct server_req *r, const char *url, const char *method,
 		     const char *version)
 {
@@ -256,7 +265,7 @@ static bool precheck(struct server *s, struct server_req *r, const char *url, co
 		return true;
 	}
 	r->ep = r->route->ep;
-	if (strcmp(method, r->route->method) != 0) {
+	if (!method_allowed(r->route->method, method)) {
 		snprintf(text, sizeof(text), "request method must be %s", r->route->method);
 		server_respond_text(r, 405, text);
 		return true;
@@ -597,7 +606,7 @@ int server_new(struct loop *loop, const struct server_options *o,
 	       const struct server_route *routes, size_t nroutes, void *ctx, struct metrics *m,
 	       struct server **out, char *err, size_t errlen)
 {
-	struct server *s = calloc(1, sizeof(*s));
+	struct server *s = malloc(sizeof(*s));
 	struct conns_limits lim = {
 		.max_conns = o->max_connections,
 		.max_per_addr = o->max_connections_per_address,
@@ -609,13 +618,8 @@ int server_new(struct loop *loop, const struct server_options *o,
 
 	if (!s)
 		return -ENOMEM;
-	s->loop = loop;
-	s->routes = routes;
-	s->nroutes = nroutes;
-	s->ctx = ctx;
-	s->metrics = m;
-	s->max_body = o->max_body_bytes;
-	s->epfd = -1;
+	*s = (struct server){ .loop = loop, .routes = routes, .nroutes = nroutes, .ctx = ctx,
+			      .metrics = m, .max_body = o->max_body_bytes, .epfd = -1 };
 	r = server_set_token(s, o->token);
 	if (r < 0) {
 		snprintf(err, errlen, "auth token too long");

@@ -2,7 +2,7 @@
 /*
  * server.h — the informant's HTTP server: libmicrohttpd in external epoll
  * mode on the informant's loop (no threads), with the common handling of
- * spec §5.0 (301 for unclean paths, 404, 405) and the hardening of D19
+ * docs/informant-protocol.md §5.0 (301 for unclean paths, 404, 405) and the hardening of D19
  * (optional bearer token, body limit → 413 before the body is read,
  * connection limits that make room rather than refuse, a deadline for each
  * request head and body and for idle keep-alive, garbage → 400;

@@ -8,7 +8,7 @@
  * MHD itself would read a request line of NUL bytes as a blank line and
  * wait for more; the gate answers it before MHD sees it.
  */
-#include "server_conns_int.h"
+#include "server_conns_internal.h"
 
 #include <errno.h>
 #include <netdb.h>

@@ -16,7 +16,7 @@
  * bytes; MHD allocates its per-connection memory only at the hand-over
  * from the gate (server_accept.c).
  */
-#include "server_conns_int.h"
+#include "server_conns_internal.h"
 
 #include <errno.h>
 #include <netinet/in.h>

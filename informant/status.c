@@ -57,7 +57,11 @@ static void set_u64(json_t *o, const char *key, uint64_t v)
  * text only gets shorter). */
 static char *dump(json_t *o)
 {
-	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER), *w, *r, *m;
+	/* 15 significant digits: every double here (seconds from milliseconds,
+	 * a growth rate) prints as people write it — 25.813, not jansson's
+	 * default 17 digits, 25.812999999999999. */
+	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15)),
+	     *w, *r, *m;
 	size_t tlen = strlen(tag());
 
 	if (!text || !u64_tag[0])

@@ -297,17 +297,13 @@ int ws_conn_new(struct loop *loop, int fd, const void *extra, size_t extra_len,
 	static const struct wslay_event_callbacks cbs = {
 		.recv_callback = on_recv, .send_callback = on_send, .on_msg_recv_callback = on_msg,
 	};
-	struct ws_conn *c = calloc(1, sizeof(*c));
+	struct ws_conn *c = malloc(sizeof(*c));
 	int one = 1, r = -ENOMEM;
 
 	if (!c)
 		return -ENOMEM;
-	c->loop = loop;
-	c->fd = fd;
-	c->ops = ops;
-	c->arg = arg;
-	c->release = release_fn;
-	c->release_arg = release_arg;
+	*c = (struct ws_conn){ .loop = loop, .fd = fd, .ops = ops, .arg = arg,
+			       .release = release_fn, .release_arg = release_arg };
 	name_peer(c);
 	/* The HTTP server turned Nagle back on for the upgrade; our messages
 	 * are small requests and answers, each wanted at once. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * agent.c — the simulated agent's requests to the informant: /register,
- * /health-check, /upscale, /downscale, /unregister (spec §5, §8 defaults:
+ * /health-check, /upscale, /downscale, /unregister (docs/informant-protocol.md §5, §8:
  * 2 s budgets, 1 s for health checks).  Blocking libcurl easy calls, always
  * made without s->lock held.  With --protocol monitor the same requests go
  * over the websocket session instead (monitor.c), with the same budgets,

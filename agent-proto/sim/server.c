@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server.c — the simulated agent's HTTP server: the endpoints the informant
- * calls (GET /id, POST /suspend, /resume, /try-upscale; answers as in spec
- * §6.5) and the /sim/... control endpoints for tests and the demo.
+ * calls (GET /id, POST /suspend, /resume, /try-upscale; answers as in
+ * docs/informant-protocol.md §6.5) and the /sim/... control endpoints for tests and the demo.
  */
 #include <errno.h>
 #include <jansson.h>

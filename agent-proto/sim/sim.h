@@ -3,7 +3,8 @@
  * sim.h — agent-sim, a simulator of the autoscaler-agent's side of the
  * protocols for tests and the demo: the websocket monitor protocol v1.0 of
  * current agents (the default: it dials ws://informant/monitor), or the
- * HTTP informant protocol v2.0 (spec §6.5, §7.7, §8).
+ * HTTP informant protocol v2.0 (docs/informant-protocol.md §6.5,
+ * §7.7, §8).
  *
  * Threads: libmicrohttpd runs one thread per connection (so a deliberately
  * slow /suspend only blocks its own connection); the main thread runs the

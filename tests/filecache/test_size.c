@@ -2,7 +2,7 @@
 /*
  * test_size.c — the file cache formula and configuration checks against
  * the shared vectors (tests/vectors, via VMI_VECTORS_DIR), the worked
- * table of agent-protocol.md §10.3, and setting-name validation.
+ * table of docs/file-cache.md §3, and setting-name validation.
  */
 #include <errno.h>
 #include <math.h>
@@ -71,7 +71,7 @@ static void test_size_vectors(void **state)
 	json_decref(rows);
 }
 
-/* §10.3: total → cache, and the /upscale column (input total − 100 MiB). */
+/* docs/file-cache.md §3: total → cache, and the /upscale column (input total − 100 MiB). */
 static void test_worked_table(void **state)
 {
 	static const struct {
@@ -91,7 +91,7 @@ static void test_worked_table(void **state)
 		assert_int_equal(fc_cache_size(&cfg, rows[i].total - 100 * FC_MIB),
 				 rows[i].upscale_mib * FC_MIB);
 	}
-	/* §10.2: 750 MiB gives 99 MiB (exact arithmetic would give 100). */
+	/* docs/file-cache.md §2: 750 MiB gives 99 MiB (exact arithmetic would give 100). */
 	assert_int_equal(fc_cache_size(&cfg, 750 * FC_MIB), 99 * FC_MIB);
 	/* Extremes: nothing available, and the largest total. */
 	assert_int_equal(fc_cache_size(&cfg, 640 * FC_MIB), 0);

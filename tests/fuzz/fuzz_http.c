@@ -7,7 +7,7 @@
  * Input: one mode byte, then the payload.
  *   'a' raw request bytes to a server without a token; 'd' the same to a
  *       server requiring "Bearer fuzz-token".  The routes are the agent
- *       protocol's (same paths and methods as handlers.c); each handler
+ *       protocol's (handlers.h's list of paths and methods); each handler
  *       decodes the body with the route's agent-proto decoder and answers
  *       200 or 400 at once.  Handlers must get a NUL-terminated body and
  *       whatever the server sends must be an HTTP/1.x response; ASan and
@@ -33,6 +33,7 @@
 
 #include "agent_proto.h"
 #include "fuzz.h"
+#include "handlers.h"
 #include "httputil.h"
 #include "loop.h"
 #include "metrics.h"
@@ -56,7 +57,8 @@ static void answer(struct server_req *r, const char *body, size_t len, int decod
 		server_respond(r, 200, SERVER_CT_JSON, "{}");
 }
 
-static void on_desc(void *ctx, struct server_req *r, const char *body, size_t len)
+/* The handlers of handlers.h's protocol routes, by the same names. */
+static void on_register(void *ctx, struct server_req *r, const char *body, size_t len)
 {
 	struct ap_agent_desc desc;
 	char err[256];
@@ -65,7 +67,7 @@ static void on_desc(void *ctx, struct server_req *r, const char *body, size_t le
 	answer(r, body, len, ap_decode_agent_desc(body, len, &desc, err, sizeof(err)), err);
 }
 
-static void on_ident(void *ctx, struct server_req *r, const char *body, size_t len)
+static void on_health_check(void *ctx, struct server_req *r, const char *body, size_t len)
 {
 	struct ap_uuid id;
 	char err[256];
@@ -74,7 +76,7 @@ static void on_ident(void *ctx, struct server_req *r, const char *body, size_t l
 	answer(r, body, len, ap_decode_agent_ident(body, len, &id, err, sizeof(err)), err);
 }
 
-static void on_resources(void *ctx, struct server_req *r, const char *body, size_t len)
+static void on_upscale(void *ctx, struct server_req *r, const char *body, size_t len)
 {
 	struct ap_resource_msg res;
 	char err[256];
@@ -89,12 +91,11 @@ static void on_get(void *ctx, struct server_req *r, const char *body, size_t len
 	answer(r, body, len, 0, "");
 }
 
+#define on_downscale on_upscale
+#define on_unregister on_register
+
 static const struct server_route routes[] = {
-	{ "/register", "POST", EP_REGISTER, on_desc },
-	{ "/health-check", "PUT", EP_HEALTH_CHECK, on_ident },
-	{ "/upscale", "PUT", EP_UPSCALE, on_resources },
-	{ "/downscale", "PUT", EP_DOWNSCALE, on_resources },
-	{ "/unregister", "DELETE", EP_UNREGISTER, on_desc },
+	HANDLERS_PROTOCOL_ROUTES(HANDLERS_ROUTE)
 	{ "/metrics", "GET", EP_METRICS, on_get },
 };
 

@@ -21,27 +21,10 @@
 
 #define ERR_FULL 256
 
-struct more_resources {
-	bool cpu, memory;
-	struct ap_uuid expected;
-};
-
-/* Room for the output of any decoder. */
-union msg {
-	struct ap_agent_desc desc;
-	struct ap_uuid id;
-	struct ap_resource_msg res;
-	struct ap_agent_ident_msg ident;
-	struct ap_informant_desc inf;
-	struct ap_downscale_result down;
-	struct more_resources more;
-	bool flag;
-};
-
 struct codec {
-	int (*decode)(const char *body, size_t len, union msg *m, char *err, size_t errlen);
-	char *(*encode)(const union msg *m);
-	bool (*equal)(const union msg *a, const union msg *b);
+	int (*decode)(const char *body, size_t len, union ap_any_msg *m, char *err, size_t errlen);
+	char *(*encode)(const union ap_any_msg *m);
+	bool (*equal)(const union ap_any_msg *a, const union ap_any_msg *b);
 };
 
 static bool uuid_eq(const struct ap_uuid *a, const struct ap_uuid *b)
@@ -51,17 +34,17 @@ static bool uuid_eq(const struct ap_uuid *a, const struct ap_uuid *b)
 
 /* ---- AgentDesc (/register, /unregister) ---- */
 
-static int dec_desc(const char *b, size_t n, union msg *m, char *e, size_t el)
+static int dec_desc(const char *b, size_t n, union ap_any_msg *m, char *e, size_t el)
 {
 	return ap_decode_agent_desc(b, n, &m->desc, e, el);
 }
 
-static char *enc_desc(const union msg *m)
+static char *enc_desc(const union ap_any_msg *m)
 {
 	return ap_encode_agent_desc(&m->desc);
 }
 
-static bool eq_desc(const union msg *a, const union msg *b)
+static bool eq_desc(const union ap_any_msg *a, const union ap_any_msg *b)
 {
 	return uuid_eq(&a->desc.agent_id, &b->desc.agent_id) &&
 	       strcmp(a->desc.serve_addr, b->desc.serve_addr) == 0 &&
@@ -70,44 +53,44 @@ static bool eq_desc(const union msg *a, const union msg *b)
 
 /* ---- bare AgentIdentification (/health-check) and expectedID ---- */
 
-static int dec_ident(const char *b, size_t n, union msg *m, char *e, size_t el)
+static int dec_ident(const char *b, size_t n, union ap_any_msg *m, char *e, size_t el)
 {
 	return ap_decode_agent_ident(b, n, &m->id, e, el);
 }
 
-static char *enc_ident(const union msg *m)
+static char *enc_ident(const union ap_any_msg *m)
 {
 	return ap_encode_agent_ident(&m->id);
 }
 
-static int dec_expected(const char *b, size_t n, union msg *m, char *e, size_t el)
+static int dec_expected(const char *b, size_t n, union ap_any_msg *m, char *e, size_t el)
 {
 	return ap_decode_expected_id(b, n, &m->id, e, el);
 }
 
-static char *enc_expected(const union msg *m)
+static char *enc_expected(const union ap_any_msg *m)
 {
 	return ap_encode_expected_id(&m->id);
 }
 
-static bool eq_id(const union msg *a, const union msg *b)
+static bool eq_id(const union ap_any_msg *a, const union ap_any_msg *b)
 {
 	return uuid_eq(&a->id, &b->id);
 }
 
 /* ---- AgentResourceMessage (/upscale, /downscale) ---- */
 
-static int dec_res(const char *b, size_t n, union msg *m, char *e, size_t el)
+static int dec_res(const char *b, size_t n, union ap_any_msg *m, char *e, size_t el)
 {
 	return ap_decode_resource_msg(b, n, &m->res, e, el);
 }
 
-static char *enc_res(const union msg *m)
+static char *enc_res(const union ap_any_msg *m)
 {
 	return ap_encode_resource_msg(&m->res);
 }
 
-static bool eq_res(const union msg *a, const union msg *b)
+static bool eq_res(const union ap_any_msg *a, const union ap_any_msg *b)
 {
 	const struct ap_resource_msg *x = &a->res, *y = &b->res;
 
@@ -119,34 +102,34 @@ static bool eq_res(const union msg *a, const union msg *b)
 
 /* ---- AgentMessage<AgentIdentification> (agent's replies) ---- */
 
-static int dec_ident_msg(const char *b, size_t n, union msg *m, char *e, size_t el)
+static int dec_ident_msg(const char *b, size_t n, union ap_any_msg *m, char *e, size_t el)
 {
 	return ap_decode_agent_ident_msg(b, n, &m->ident, e, el);
 }
 
-static char *enc_ident_msg(const union msg *m)
+static char *enc_ident_msg(const union ap_any_msg *m)
 {
 	return ap_encode_agent_ident_msg(&m->ident);
 }
 
-static bool eq_ident_msg(const union msg *a, const union msg *b)
+static bool eq_ident_msg(const union ap_any_msg *a, const union ap_any_msg *b)
 {
 	return uuid_eq(&a->ident.agent_id, &b->ident.agent_id) && a->ident.seq == b->ident.seq;
 }
 
 /* ---- InformantDesc (200 of /register) ---- */
 
-static int dec_inf(const char *b, size_t n, union msg *m, char *e, size_t el)
+static int dec_inf(const char *b, size_t n, union ap_any_msg *m, char *e, size_t el)
 {
 	return ap_decode_informant_desc(b, n, &m->inf, e, el);
 }
 
-static char *enc_inf(const union msg *m)
+static char *enc_inf(const union ap_any_msg *m)
 {
 	return ap_encode_informant_desc(&m->inf);
 }
 
-static bool eq_inf(const union msg *a, const union msg *b)
+static bool eq_inf(const union ap_any_msg *a, const union ap_any_msg *b)
 {
 	return a->inf.proto_version == b->inf.proto_version &&
 	       a->inf.has_prometheus == b->inf.has_prometheus &&
@@ -155,52 +138,52 @@ static bool eq_inf(const union msg *a, const union msg *b)
 
 /* ---- DownscaleResult (200 of /downscale) ---- */
 
-static int dec_down(const char *b, size_t n, union msg *m, char *e, size_t el)
+static int dec_down(const char *b, size_t n, union ap_any_msg *m, char *e, size_t el)
 {
 	return ap_decode_downscale_result(b, n, &m->down, e, el);
 }
 
-static char *enc_down(const union msg *m)
+static char *enc_down(const union ap_any_msg *m)
 {
 	return ap_encode_downscale_result(&m->down);
 }
 
-static bool eq_down(const union msg *a, const union msg *b)
+static bool eq_down(const union ap_any_msg *a, const union ap_any_msg *b)
 {
 	return a->down.ok == b->down.ok && strcmp(a->down.status, b->down.status) == 0;
 }
 
 /* ---- {"wasActive":…} (200 of /unregister) ---- */
 
-static int dec_unreg(const char *b, size_t n, union msg *m, char *e, size_t el)
+static int dec_unreg(const char *b, size_t n, union ap_any_msg *m, char *e, size_t el)
 {
 	return ap_decode_unregister_result(b, n, &m->flag, e, el);
 }
 
-static char *enc_unreg(const union msg *m)
+static char *enc_unreg(const union ap_any_msg *m)
 {
 	return ap_encode_unregister_result(m->flag);
 }
 
-static bool eq_flag(const union msg *a, const union msg *b)
+static bool eq_flag(const union ap_any_msg *a, const union ap_any_msg *b)
 {
 	return a->flag == b->flag;
 }
 
 /* ---- MoreResourcesRequest (/try-upscale) ---- */
 
-static int dec_more(const char *b, size_t n, union msg *m, char *e, size_t el)
+static int dec_more(const char *b, size_t n, union ap_any_msg *m, char *e, size_t el)
 {
 	return ap_decode_more_resources(b, n, &m->more.cpu, &m->more.memory, &m->more.expected,
 					e, el);
 }
 
-static char *enc_more(const union msg *m)
+static char *enc_more(const union ap_any_msg *m)
 {
 	return ap_encode_more_resources(m->more.cpu, m->more.memory, &m->more.expected);
 }
 
-static bool eq_more(const union msg *a, const union msg *b)
+static bool eq_more(const union ap_any_msg *a, const union ap_any_msg *b)
 {
 	return a->more.cpu == b->more.cpu && a->more.memory == b->more.memory &&
 	       uuid_eq(&a->more.expected, &b->more.expected);
@@ -208,19 +191,19 @@ static bool eq_more(const union msg *a, const union msg *b)
 
 /* ---- Empty ({} bodies) ---- */
 
-static int dec_empty(const char *b, size_t n, union msg *m, char *e, size_t el)
+static int dec_empty(const char *b, size_t n, union ap_any_msg *m, char *e, size_t el)
 {
 	(void)m;
 	return ap_decode_empty(b, n, e, el);
 }
 
-static char *enc_empty(const union msg *m)
+static char *enc_empty(const union ap_any_msg *m)
 {
 	(void)m;
 	return ap_encode_empty();
 }
 
-static bool eq_none(const union msg *a, const union msg *b)
+static bool eq_none(const union ap_any_msg *a, const union ap_any_msg *b)
 {
 	(void)a;
 	(void)b;
@@ -244,10 +227,10 @@ static const struct codec codecs[] = {
 #define NCODECS (sizeof(codecs) / sizeof(codecs[0]))
 
 /* The encoding of m decodes back to m. */
-static void check_round_trip(const struct codec *c, const union msg *m)
+static void check_round_trip(const struct codec *c, const union ap_any_msg *m)
 {
 	char err[ERR_FULL];
-	union msg again;
+	union ap_any_msg again;
 	char *text = c->encode(m);
 
 	FUZZ_CHECK(text != NULL);
@@ -271,7 +254,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t errlen = sel == 0 ? ERR_FULL : sel;
 	/* Exactly errlen bytes on the heap so an overflow is caught. */
 	char *err = malloc(errlen);
-	union msg out, untouched;
+	union ap_any_msg out, untouched;
 
 	FUZZ_CHECK(err != NULL);
 	memset(&out, 0xa5, sizeof(out));

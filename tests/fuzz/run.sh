@@ -28,7 +28,8 @@ agent_proto="agent-proto/uuid.c agent-proto/quantity.c agent-proto/negotiate.c
 	agent-proto/msg_decode.c agent-proto/monitor.c"
 
 config="informant/config.c informant/config_load.c informant/config_print.c
-	informant/config_value.c informant/log.c informant/httputil.c filecache/redact.c"
+	informant/config_value.c informant/log.c informant/httputil.c filecache/redact.c
+	filecache/pq.c"
 http="informant/server.c informant/server_conns.c informant/server_accept.c
 	informant/httputil.c informant/loop.c informant/log.c informant/metrics.c
 	informant/ws_handshake.c"
@@ -87,7 +88,7 @@ inih=$(pkg-config --cflags --libs inih 2>/dev/null) || skip "inih (pkg-config) n
 mhd=$(pkg-config --cflags --libs libmicrohttpd 2>/dev/null) ||
 	skip "libmicrohttpd (pkg-config) not found"
 pq=$(pkg-config --cflags --libs libpq 2>/dev/null) || skip "libpq (pkg-config) not found"
-crypto=$(pkg-config --cflags --libs libcrypto 2>/dev/null) || skip "libcrypto (pkg-config) not found"
+crypto=$(pkg-config --cflags --libs nettle 2>/dev/null) || skip "nettle (pkg-config) not found"
 [ -f /usr/include/wslay/wslay.h ] || skip "libwslay-dev not installed"
 mkdir -p "$out/obj" || exit 1
 cat >"$out/probe.c" <<'EOF'

@@ -330,6 +330,8 @@ static void test_value_parsers(void **state)
 		{ "0", 0 }, { "12345", 12345 }, { "1K", 1024 }, { "1KiB", 1024 },
 		{ "2M", 2 * MIB }, { "2MiB", 2 * MIB }, { "3G", 3072 * MIB },
 		{ "3GiB", 3072 * MIB }, { "100 MiB", 100 * MIB }, { "", UINT64_MAX },
+		{ "1T", 1024 * 1024 * MIB }, { "2TiB", 2048 * 1024 * MIB },
+		{ "16777216TiB", UINT64_MAX }, { "1TB", UINT64_MAX },
 		{ "MiB", UINT64_MAX }, { "1.5MiB", UINT64_MAX }, { "-1", UINT64_MAX },
 		{ "1XB", UINT64_MAX }, { "1kib", UINT64_MAX }, { "1MB", UINT64_MAX },
 		{ "99999999999999999999", UINT64_MAX }, { "17179869184GiB", UINT64_MAX },
@@ -645,6 +647,86 @@ static void test_missing_file(void **state)
 	assert_non_null(strstr(err, "/nonexistent/vmi.conf: cannot open config file"));
 }
 
+static void test_directory_as_file(void **state)
+{
+	struct config c;
+	char err[512];
+	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_load_file(&c, dir, err, sizeof(err)), -EISDIR);
+	assert_non_null(strstr(err, "is a directory"));
+	assert_null(strstr(err, "read error"));
+}
+
+/* Sizes print in the largest unit that divides them, TiB included, and a
+ * printed TiB reads back (--check-config output is a valid file). */
+static void test_tib(void **state)
+{
+	struct config c;
+	char path[256], err[512], *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)state;
+	assert_int_equal(load_text(&c, "[cgroup]\noom_buffer = 2TiB\n", path, err, sizeof(err)), 0);
+	assert_int_equal(c.cgroup.oom_buffer, 2ull << 40);
+	out = open_memstream(&text, &len);
+	assert_non_null(out);
+	config_print(&c, out);
+	fclose(out);
+	assert_non_null(strstr(text, "oom_buffer = 2TiB\n"));
+	free(text);
+	/* The printed range is what is allowed: 1024TiB is, 1025TiB is not. */
+	assert_int_equal(load_text(&c, "[system]\nsys_buffer = 1024TiB\n", path, err,
+				   sizeof(err)), 0);
+	assert_int_equal(load_text(&c, "[system]\nsys_buffer = 1025TiB\n", path, err,
+				   sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "0 to 1024TiB"));
+}
+
+/* A reload applies the live keys and keeps the restart-only ones, naming
+ * each kept key that changed. */
+static void note(const char *section, const char *name, void *arg)
+{
+	char *seen = arg;
+
+	strcat(seen, section);
+	strcat(seen, ".");
+	strcat(seen, name);
+	strcat(seen, " ");
+}
+
+static void test_apply_reload(void **state)
+{
+	struct config running, loaded;
+	char path[256], err[512], seen[512] = "";
+
+	(void)state;
+	config_defaults(&running);
+	assert_int_equal(load_text(&loaded, "[server]\nlisten = 127.0.0.1:1234\n"
+				   "[agent]\nresume_timeout = 7ms\n[cgroup]\nname = x\n"
+				   "oom_buffer = 1MiB\n[log]\nlevel = debug\n"
+				   "[supervisor]\nmin_restart_interval = 9s\n",
+				   path, err, sizeof(err)), 0);
+	config_apply_reload(&running, &loaded, note, seen);
+	assert_string_equal(seen, "server.listen cgroup.name supervisor.min_restart_interval ");
+	assert_string_equal(running.server.listen_host, "0.0.0.0");
+	assert_int_equal(running.server.listen_port, 10301);
+	assert_string_equal(running.cgroup.name, "neon-postgres");
+	assert_int_equal(running.supervisor.min_restart_interval_ms, 5000);
+	assert_int_equal(running.agent.resume_timeout_ms, 7);
+	assert_int_equal(running.cgroup.oom_buffer, MIB);
+	assert_int_equal(running.log.level, LOG_DEBUG);
+	/* Only the port differs: still a change of listen. */
+	seen[0] = '\0';
+	config_defaults(&loaded);
+	loaded.server.listen_port = 1;
+	config_apply_reload(&running, &loaded, note, seen);
+	assert_string_equal(seen, "server.listen ");
+}
+
 int main(void)
 {
 	int fd, r;
@@ -665,6 +747,9 @@ int main(void)
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_empty_cgroup_name),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_directory_as_file),
+		cmocka_unit_test(test_tib),
+		cmocka_unit_test(test_apply_reload),
 	};
 
 	snprintf(token_path, sizeof(token_path), "%s/vmi-token-XXXXXX",

@@ -62,11 +62,21 @@ def test_usage_errors():
 def test_check_config(tmp):
     rc, out, err = run("--check-config", "--config", EXAMPLE)
     check(rc == 0, f"example config is valid (rc={rc}, err={err!r})")
-    # The example holds every default: same effective settings as no file.
+    # The example sets no key: same effective settings as no file.
     empty = os.path.join(tmp, "empty.conf")
     write(empty, "")
     rc2, out2, _ = run("--check-config", "--config", empty)
     check(rc2 == 0 and out == out2, "example config == built-in defaults")
+    with open(EXAMPLE, encoding="utf-8") as f:
+        example = f.read()
+    set_keys = re.findall(r"^\s*(\w+)\s*=", example, re.M)
+    check(not set_keys, f"the example sets no key, it only shows them (sets {set_keys})")
+    # Uncommented, every shown value is the built-in default.
+    uncommented = os.path.join(tmp, "uncommented.conf")
+    write(uncommented, re.sub(r"^#(\w+ =)", r"\1", example, flags=re.M))
+    rc4, out4, err4 = run("--check-config", "--config", uncommented)
+    check(rc4 == 0 and out4 == out2,
+          f"the example's commented values are the defaults (rc={rc4}, err={err4!r})")
     # The printed settings are a valid config file that prints the same.
     printed = os.path.join(tmp, "printed.conf")
     write(printed, out)

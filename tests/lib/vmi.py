@@ -455,9 +455,10 @@ class DaemonTestCase(unittest.TestCase):
         self.cg = FakeCgroup(os.path.join(self.work.path, "cgroup"))
         self.meminfo = Meminfo(os.path.join(self.work.path, "meminfo"), self.MEM_TOTAL)
 
-    def start_daemon(self, **sections):
+    def start_daemon(self, env=None, **sections):
         """The daemon on the fake cgroup and meminfo; each keyword is a config
-        section whose keys are added to (or override) these defaults."""
+        section whose keys are added to (or override) these defaults; env,
+        when given, is the daemon's whole environment."""
         config = {
             "cgroup": {"enabled": "true", "root": self.cg.root, "name": self.cg.name},
             "system": {"meminfo": self.meminfo.path},
@@ -467,7 +468,7 @@ class DaemonTestCase(unittest.TestCase):
         }
         for name, keys in sections.items():
             config.setdefault(name, {}).update(keys or {})
-        d = Daemon(self.work.path, config)
+        d = Daemon(self.work.path, config, env=env)
         self.addCleanup(d.stop)
         return d
 

@@ -187,7 +187,7 @@ def check_metrics_and_auth(tmp):
         status, headers, text = request(port, "GET", "/metrics", headers=auth)
         assert status == 200, status
         assert headers["Content-Type"].startswith("text/plain; version=0.0.4"), headers
-        sample = re.compile(r'^vm_informant_[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? \S+$')
+        sample = re.compile(r'^(vm_informant|process)_[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? \S+$')
         for line in text.splitlines():
             assert line.startswith(("# HELP ", "# TYPE ")) or sample.match(line), line
         assert "vm_informant_agents_registered 0" in text

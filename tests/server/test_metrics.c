@@ -2,7 +2,8 @@
 /*
  * test_metrics.c — Prometheus text rendering: every line is a comment or
  * "name{labels} value"; every sample has HELP and TYPE; histogram buckets
- * are cumulative and end with +Inf = _count.
+ * are cumulative and end with +Inf = _count; the process_* families hold
+ * this process's own figures.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -86,7 +89,7 @@ static void test_render_parses(void **state)
 	metrics_observe_request(&m, EP_REGISTER, 409, 0.03);
 	metrics_observe_request(&m, EP_UPSCALE, 503, 9.0);
 	metrics_observe_request(&m, EP_OTHER, 404, 0.0);
-	text = metrics_render(&m);
+	text = metrics_render(&m, NULL);
 	assert_non_null(text);
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		size_t n;
@@ -121,7 +124,7 @@ static void test_render_parses(void **state)
 	assert_true(samples > 20);
 	free(text);
 
-	text = metrics_render(&m);
+	text = metrics_render(&m, NULL);
 	assert_non_null(strstr(text, "vm_informant_agents_registered 2\n"));
 	assert_non_null(strstr(text, "vm_informant_agent_current 1\n"));
 	assert_non_null(strstr(text, "vm_informant_memory_high_bytes 8589934592\n"));
@@ -145,6 +148,49 @@ static void test_render_parses(void **state)
 	free(text);
 }
 
+/* The process families: this test process's own figures, sane. */
+static void test_process_families(void **state)
+{
+	struct metrics m = { 0 };
+	struct procstat p;
+	char *text, *line;
+	unsigned long long fds, rss;
+	double start;
+	int fd = dup(0); /* one more descriptor than before */
+
+	(void)state;
+	assert_int_equal(procstat_read(&p), 0);
+	assert_true(p.open_fds >= 4);
+	assert_true(p.resident_bytes > 100 * 1024);
+	assert_true(p.virtual_bytes >= p.resident_bytes);
+	assert_true(p.max_fds >= p.open_fds);
+	assert_true(p.start_time_seconds > time(NULL) - 600.0);
+	assert_true(p.start_time_seconds <= time(NULL) + 1.0);
+	m.version = "9.8.7";
+	m.frozen = true;
+	m.pressure_level = 2;
+	m.last_freeze_seconds = 0.0125;
+	text = metrics_render(&m, &p);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\nvm_informant_build_info{version=\"9.8.7\"} 1\n"));
+	assert_non_null(strstr(text, "\nvm_informant_frozen 1\n"));
+	assert_non_null(strstr(text, "\nvm_informant_pressure_level 2\n"));
+	assert_non_null(strstr(text, "\nvm_informant_last_freeze_seconds 0.0125\n"));
+	assert_non_null(strstr(text, "# TYPE process_cpu_seconds_total counter\n"));
+	line = strstr(text, "\nprocess_open_fds ");
+	assert_non_null(line);
+	assert_int_equal(sscanf(line, "\nprocess_open_fds %llu", &fds), 1);
+	assert_int_equal(fds, p.open_fds);
+	line = strstr(text, "\nprocess_resident_memory_bytes ");
+	assert_int_equal(sscanf(line, "\nprocess_resident_memory_bytes %llu", &rss), 1);
+	assert_int_equal(rss, p.resident_bytes);
+	line = strstr(text, "\nprocess_start_time_seconds ");
+	assert_int_equal(sscanf(line, "\nprocess_start_time_seconds %lf", &start), 1);
+	assert_true(start == p.start_time_seconds);
+	free(text);
+	close(fd);
+}
+
 static void test_status_slots(void **state)
 {
 	(void)state;
@@ -162,6 +208,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render_parses),
 		cmocka_unit_test(test_status_slots),
+		cmocka_unit_test(test_process_families),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

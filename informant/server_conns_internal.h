@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * server_conns_int.h — shared by server_conns.c (records, limits,
+ * server_conns_internal.h — shared by server_conns.c (records, limits,
  * deadlines) and server_accept.c (the listening socket and the gate).
  * Not for other users: server.c uses server_conns.h.
  */
-#ifndef VMI_SERVER_CONNS_INT_H
-#define VMI_SERVER_CONNS_INT_H
+#ifndef VMI_SERVER_CONNS_INTERNAL_H
+#define VMI_SERVER_CONNS_INTERNAL_H
 
 #include <sys/socket.h>
 

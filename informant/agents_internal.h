@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * agents_impl.h — internals shared by agents.c and agents_select.c.
+ * agents_internal.h — internals shared by agents.c and agents_select.c.
  * Not for other users: the public API is agents.h.
  */
-#ifndef VMI_AGENTS_IMPL_H
-#define VMI_AGENTS_IMPL_H
+#ifndef VMI_AGENTS_INTERNAL_H
+#define VMI_AGENTS_INTERNAL_H
 
 #include "agents.h"
 
@@ -54,7 +54,7 @@ struct agents {
 	bool monitor_up;
 	struct agents_monitor monitor;
 	uint64_t monitor_since_ms;
-	/* The upscale wish (spec §7.6, D6, D9). */
+	/* The upscale wish (docs/informant-protocol.md §7.6, D6, D9). */
 	bool wish;
 	bool wish_predicted;
 };
