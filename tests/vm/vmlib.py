@@ -255,6 +255,35 @@ def ldd_closure(binary):
     return libs
 
 
+# Loaded by the daemon with dlopen(3) when first needed (libcurl for the
+# HTTP agent's calls, libpq for the file cache): ldd does not list them.
+DAEMON_DLOPENED = ("libcurl.so.4", "libpq.so.5")
+
+
+def find_library(soname):
+    """The path ldconfig's cache gives for a 64-bit soname, or None."""
+    for line in run(["ldconfig", "-p"], timeout=30).stdout.splitlines():
+        name, _, path = line.strip().partition(" => ")
+        if name.split()[:1] == [soname] and "x86-64" in name:
+            return path.strip()
+    return None
+
+
+def daemon_libraries(daemon):
+    """Every shared object the daemon may load: its ldd closure, the
+    libraries it dlopens with theirs, and libgcc_s (pthread_cancel)."""
+    libs = ldd_closure(daemon)
+    for soname in DAEMON_DLOPENED:
+        path = find_library(soname)
+        if path is None:
+            raise GuestError(f"{soname} not found (ldconfig -p): the daemon loads it")
+        libs += [lib for lib in [path] + ldd_closure(path) if lib not in libs]
+    gcc_s = "/lib/x86_64-linux-gnu/libgcc_s.so.1"
+    if os.path.exists(gcc_s) and gcc_s not in libs:
+        libs.append(gcc_s)
+    return libs
+
+
 def build_initramfs(out_path, kernel, vmtool, daemon=None, daemon_config=None, extra=None,
                     users=()):
     """Writes a gzip'ed initramfs: busybox, vmtool, /init, the kernel's
@@ -285,11 +314,7 @@ def build_initramfs(out_path, kernel, vmtool, daemon=None, daemon_config=None, e
     c.file("etc/hosts", b"127.0.0.1 localhost\n", 0o644)
     if daemon:
         c.file("usr/bin/vm-informant", open(daemon, "rb").read())
-        libs = ldd_closure(daemon)
-        gcc_s = "/lib/x86_64-linux-gnu/libgcc_s.so.1"  # dlopen'ed by pthread_cancel
-        if os.path.exists(gcc_s) and gcc_s not in libs:
-            libs.append(gcc_s)
-        for lib in libs:
+        for lib in daemon_libraries(daemon):
             c.file(lib, open(os.path.realpath(lib), "rb").read())
     if daemon_config is not None:
         c.file("etc/vm-informant/vm-informant.conf", daemon_config.encode(), 0o644)
