@@ -286,12 +286,15 @@ int ap_client_fd(const struct ap_client *c);
 int ap_client_process(struct ap_client *c);
 /* Start a call to http://<serve_addr><path>; never blocks.  The callback
  * runs exactly once from ap_client_process() unless cancelled.  *call_id
- * (optional) identifies the call for ap_client_cancel(). */
+ * (optional) identifies the call for ap_client_cancel().  -ELIBACC when
+ * libcurl, loaded on the first call, cannot be loaded. */
 int ap_client_call(struct ap_client *c, enum ap_call_kind kind, const char *serve_addr,
 		   const struct ap_uuid *agent_id, uint64_t timeout_ms, ap_call_cb cb, void *arg,
 		   uint64_t *call_id);
 /* Abort a call in flight; its callback will not run.  -ENOENT if done. */
 int ap_client_cancel(struct ap_client *c, uint64_t call_id);
+/* Why libcurl could not be loaded (after -ELIBACC), else "". */
+const char *ap_client_load_error(void);
 /* Number of calls in flight. */
 size_t ap_client_pending(const struct ap_client *c);
 

@@ -424,14 +424,16 @@ static void client_release(struct ap_client *c)
 }
 
 /* libcurl on the first call (curl_lib.h says why not at start): loaded,
- * initialised, a multi handle on our epoll and timerfd.  -ENOENT when the
+ * initialised, a multi handle on our epoll and timerfd.  -ELIBACC when the
  * library cannot be loaded, -ENOMEM, -EINVAL. */
 static int start_curl(struct ap_client *c)
 {
 	struct curl_slist *h;
+	int r;
 
-	if (ap_curl_load() < 0)
-		return -ENOENT;
+	r = ap_curl_load();
+	if (r < 0)
+		return r;
 	if (ap_curl.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -ENOMEM;
 	c->multi = ap_curl.curl_multi_init();

@@ -5,6 +5,8 @@
  */
 #include "curl_lib.h"
 
+#include "agent_proto.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
@@ -33,11 +35,11 @@ int ap_curl_load(void)
 	if (!lib)
 		snprintf(load_error, sizeof(load_error), "cannot load libcurl (%s): %s",
 			 AP_CURL_SONAME, dlerror());
-	result = lib ? 0 : -ENOENT;
+	result = lib ? 0 : -ELIBACC;
 	return result;
 }
 
-const char *ap_curl_error(void)
+const char *ap_client_load_error(void)
 {
 	return load_error;
 }

@@ -39,9 +39,8 @@ struct ap_curl {
 /* Filled by ap_curl_load(); only read after it returned 0. */
 extern struct ap_curl ap_curl;
 
-/* Loads libcurl once; later calls return the first result.  0 or -ENOENT
- * (ap_curl_error() says why). */
+/* Loads libcurl once; later calls return the first result.  0 or -ELIBACC
+ * (ap_client_load_error() in agent_proto.h says why). */
 int ap_curl_load(void);
-const char *ap_curl_error(void);
 
 #endif

@@ -309,7 +309,8 @@ int agents_start_call(struct agents *s, struct agent *a, enum agent_slot slot,
 	}
 	memset(res, 0, sizeof(*res));
 	res->err = r;
-	snprintf(res->cause, sizeof(res->cause), "cannot start request: %s", log_strerror(r));
+	snprintf(res->cause, sizeof(res->cause), "cannot start request: %s",
+		 r == -ELIBACC ? ap_client_load_error() : log_strerror(r));
 	return r;
 }
 

@@ -8,6 +8,7 @@ Python 3 standard library only.  Everything has a timeout.
 """
 import ctypes
 import gzip
+import hashlib
 import json
 import lzma
 import os
@@ -570,11 +571,16 @@ class VM:
         self.stop()
 
 
-def build_vmtool(out_path):
-    """Compiles the guest helper (tests/vm/vmtool.c) statically."""
+def build_vmtool(out_prefix):
+    """Compiles the guest helper (tests/vm/vmtool.c) statically, cached under
+    the hash of its source (checkouts of different versions share the cache;
+    an mtime would not tell them apart)."""
     src = os.path.join(HERE, "vmtool.c")
-    if os.path.exists(out_path) and os.path.getmtime(out_path) >= os.path.getmtime(src):
+    with open(src, "rb") as f:
+        out_path = f"{out_prefix}-{hashlib.sha256(f.read()).hexdigest()[:16]}"
+    if os.path.exists(out_path):
         return out_path
     run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-static",
-         "-o", out_path, src])
+         "-o", out_path + ".tmp", src])
+    os.replace(out_path + ".tmp", out_path)
     return out_path
