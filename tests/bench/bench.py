@@ -435,8 +435,9 @@ class Bench:
         print("\n".join(lines), flush=True)
         self.sections.append((
             "VM workloads (Postgres 15 in a QEMU guest, %s, boot %.1f s; median of %d "
-            "round%s; the host grants nothing)" % (vb.accel, vb.boot_s, rounds,
-                                                   "" if rounds == 1 else "s"), lines))
+            "round%s; the host grants %d MiB per ask, up to %d MiB)" % (
+                vb.accel, vb.boot_s, rounds, "" if rounds == 1 else "s",
+                vm_bench.GRANT_STEP >> 20, vm_bench.GRANT_CAP >> 20), lines))
 
     # ---- report ----
     def machine(self):
