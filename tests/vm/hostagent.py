@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """hostagent — the host side of the real-VM test and demo, playing the
-autoscaler-agent (protocol v2.0, agent-protocol.md §4–§7):
+autoscaler-agent (protocol v2.0, docs/informant-protocol.md §5–§7):
 
 - serves GET /id, POST /resume, /suspend, /try-upscale on 127.0.0.1 (the
   guest reaches it as 10.0.2.2), answering AgentMessage bodies with one
