@@ -27,14 +27,28 @@ static struct config defaults(void)
 	return cfg;
 }
 
+/* memory_core_start() with the first sample, then the agent tells the
+ * VM's size. */
+static void start_sized(struct fake *f, uint64_t vm)
+{
+	assert_int_equal(fake_start(f), 0);
+	fake_upscale(f, vm);
+}
+
 /* A VM of vm bytes whose memory has arrived, started, and told its size
  * by the agent. */
 static void boot(struct fake *f, const struct config *cfg, bool cache, uint64_t vm)
 {
 	fake_init(f, cfg, true, cache, vm - 100 * MiB);
-	assert_int_equal(fake_start(f), 0);
-	fake_upscale(f, vm);
+	start_sized(f, vm);
 	assert_int_equal(f->status, 200);
+}
+
+/* boot() with the file cache, and Postgres has answered all it was asked. */
+static void boot_pg(struct fake *f, const struct config *cfg, uint64_t vm)
+{
+	boot(f, cfg, true, vm);
+	fake_pg_settle(f);
 }
 
 static void status(struct fake *f, struct memory_status *st)
@@ -51,13 +65,54 @@ static void run(struct fake *f, uint64_t ms)
 	}
 }
 
+/* Usage steps to current and stays there for 2 s: flat, no growth to
+ * worry a downscale's check. */
+static void flat(struct fake *f, uint64_t current)
+{
+	f->current = current;
+	run(f, 2000);
+}
+
+/* boot_pg(), then usage flat at current: where the races R1 and R5 start. */
+static void boot_settled(struct fake *f, const struct config *cfg, uint64_t vm, uint64_t current)
+{
+	boot_pg(f, cfg, vm);
+	flat(f, current);
+}
+
+/* Usage at 0.95 of memory.high: critical. */
+static void usage_critical(struct fake *f)
+{
+	f->current = f->high / 100 * 95;
+}
+
+/* The agent grants: the hot-plugged memory reaches MemTotal first, then
+ * the /upscale to vm bytes comes. */
+static void grant(struct fake *f, uint64_t vm)
+{
+	f->mem_total = vm - 100 * MiB;
+	fake_upscale(f, vm);
+}
+
+/* Usage reaches memory.high: one event. */
+static void hit_high(struct fake *f)
+{
+	f->current = f->high;
+	fake_events(f, 1);
+}
+
+/* Postgres answers its oldest open request with err (0: done). */
+static void pg_answer_next(struct fake *f, int err)
+{
+	fake_pg_answer(f, fake_pg_next(f), err);
+}
+
 /* Pressure at memory.high until the raise reaches memory.max: one event
  * every 30 ms. */
 static void raise_to_max(struct fake *f)
 {
 	for (int i = 0; i < 200 && f->high < f->max; i++) {
-		f->current = f->high;
-		fake_events(f, 1);
+		hit_high(f);
 		fake_advance(f, 30);
 	}
 	assert_true(f->high == f->max);
@@ -109,12 +164,11 @@ static void test_level_judged_afresh_after_new_limits(void **state)
 	(void)state;
 	boot(&f, &cfg, false, 2 * GiB);
 	/* Usage steps to critical (0.95 of memory.high) and stays there. */
-	f.current = f.high / 100 * 95;
+	usage_critical(&f);
 	run(&f, 5000);
 	assert_true(f.asks >= 1);
 	/* The agent grants a little: usage is now 0.88 of the new high. */
-	f.mem_total = 2195 * MiB - 100 * MiB;
-	fake_upscale(&f, 2195 * MiB);
+	grant(&f, 2195 * MiB);
 	assert_true(f.current * 100 / f.high >= 86 && f.current * 100 / f.high <= 89);
 	asks = f.asks;
 	run(&f, 10000);
@@ -161,7 +215,7 @@ static void test_asks_back_off(void **state)
 
 	(void)state;
 	boot(&f, &cfg, false, 4 * GiB);
-	f.current = f.high / 100 * 95;
+	usage_critical(&f);
 	run(&f, 30000);
 	assert_true(f.asks == 5);
 	for (size_t i = 0; i < 4; i++)
@@ -173,9 +227,8 @@ static void test_asks_back_off(void **state)
 	}
 	assert_true(f.asks <= 6);
 	/* A grant starts over: the next need asks at once. */
-	f.mem_total = 8 * GiB - 100 * MiB;
-	fake_upscale(&f, 8 * GiB);
-	f.current = f.high / 100 * 95;
+	grant(&f, 8 * GiB);
+	usage_critical(&f);
 	size_t before = f.asks;
 	run(&f, 1200);
 	assert_true(f.asks == before + 1);
@@ -198,8 +251,7 @@ static void test_cache_cap_raised_is_picked_up(void **state)
 	status(&f, &st);
 	assert_true(st.file_cache_known && st.file_cache_bytes == 1 * GiB);
 	f.pg_max = 1ull << 40; /* the operator raises neon.max_file_cache_size */
-	f.mem_total = 8 * GiB - 100 * MiB;
-	fake_upscale(&f, 8 * GiB);
+	grant(&f, 8 * GiB);
 	assert_int_equal(f.status, 200);
 	fake_pg_settle(&f);
 	status(&f, &st);
@@ -221,8 +273,7 @@ static void test_superseded_shrinking_upscale(void **state)
 	unsigned applied;
 
 	(void)state;
-	boot(&f, &cfg, true, 8 * GiB);
-	fake_pg_settle(&f);
+	boot_pg(&f, &cfg, 8 * GiB);
 	granted = f.metrics.upscales_granted_total;
 	applied = f.applied;
 	fake_upscale(&f, 4 * GiB); /* smaller: waits for the cache to shrink */
@@ -293,8 +344,7 @@ static void test_prediction_lead(void **state)
 	(void)state;
 	fake_init(&f, &cfg, true, false, vm - 100 * MiB);
 	f.current = 1 * GiB;
-	assert_int_equal(fake_start(&f), 0);
-	fake_upscale(&f, vm);
+	start_sized(&f, vm);
 	for (int round = 0; round < 8; round++) {
 		size_t asks = f.asks;
 		uint64_t lead_ms;
@@ -315,8 +365,7 @@ static void test_prediction_lead(void **state)
 		fake_advance(&f, 100);
 		f.current += rate / 10;
 		vm += 1 * GiB;
-		f.mem_total = vm - 100 * MiB;
-		fake_upscale(&f, vm);
+		grant(&f, vm);
 		assert_int_equal(f.status, 200);
 	}
 	fake_free(&f);
@@ -333,14 +382,13 @@ static void test_downscale_rollback_after_failed_write(void **state)
 	int i;
 
 	(void)state;
-	boot(&f, &cfg, true, 8 * GiB);
-	fake_pg_settle(&f);
+	boot_pg(&f, &cfg, 8 * GiB);
 	status(&f, &st);
 	cache_before = st.file_cache_bytes;
 	fake_downscale(&f, 4 * GiB);
 	assert_int_equal(f.answers, 1); /* waits for Postgres */
 	f.fail_write = true;
-	fake_pg_answer(&f, fake_pg_next(&f), 0);
+	pg_answer_next(&f, 0);
 	assert_int_equal(f.status, 500);
 	assert_true(f.metrics.downscales_failed_total == 1);
 	/* The rollback and the re-plan go to Postgres; the last one wins. */
@@ -364,8 +412,7 @@ static void test_upscale_supersedes_waiting_downscale(void **state)
 	struct fake f;
 
 	(void)state;
-	boot(&f, &cfg, true, 8 * GiB);
-	fake_pg_settle(&f);
+	boot_pg(&f, &cfg, 8 * GiB);
 	fake_downscale(&f, 4 * GiB);
 	fake_upscale(&f, 8 * GiB);
 	assert_int_equal(f.answers, 3);
@@ -387,8 +434,7 @@ static void test_freeze_bounded(void **state)
 	(void)state;
 	fake_init(&f, &cfg, true, false, 4 * GiB - 100 * MiB);
 	assert_int_equal(fake_start(&f), 0);
-	f.current = f.high;
-	fake_events(&f, 1);
+	hit_high(&f);
 	assert_true(f.frozen);
 	assert_int_equal(f.asks, 1);
 	f.fail_thaw = true;
@@ -417,6 +463,46 @@ static void boot_with_cache(struct fake *f, struct config *cfg, uint64_t anon, u
 	assert_int_equal(f->status, 200);
 }
 
+/* boot_with_cache() of 300 MiB workload and 3000 MiB page cache, flat for
+ * 2 s (no growth to worry the check), then asked down to 2 GiB: the new
+ * high, 1848 MiB, is below 3300 + 100.  memory.reclaim only if reclaim. */
+static void downscale_into_cache(struct fake *f, struct config *cfg, bool reclaim)
+{
+	boot_with_cache(f, cfg, 300 * MiB, 3000 * MiB);
+	f->has_reclaim = reclaim;
+	run(f, 2000);
+	fake_downscale(f, 2 * GiB);
+}
+
+/* boot_pg() of 8 GiB with memory.stat and memory.reclaim, anon and file
+ * (page cache, no shmem) in the cgroup, flat for 2 s, then asked down to
+ * 4 GiB (new high 899 MiB): the reclaim comes first, then the file cache
+ * step in Postgres. */
+static void downscale_with_cache_step(struct fake *f, const struct config *cfg, uint64_t anon,
+				      uint64_t file)
+{
+	boot_pg(f, cfg, 8 * GiB);
+	f->has_stat = f->has_reclaim = true;
+	f->stat = (struct cg_memory_stat){ .anon = anon, .file = file };
+	flat(f, anon + file);
+	fake_downscale(f, 4 * GiB);
+}
+
+/* boot_with_cache() of 500 MiB workload and 500 MiB page cache; memory.stat
+ * counts refaults only if refaults (5.9 and later). */
+static void boot_psi(struct fake *f, struct config *cfg, bool refaults)
+{
+	boot_with_cache(f, cfg, 500 * MiB, 500 * MiB);
+	f->stat.has_refault_file = refaults;
+}
+
+/* Samples for ms, then a PSI trigger fires. */
+static void stall_after(struct fake *f, uint64_t ms)
+{
+	run(f, ms);
+	memory_on_pressure(f->m, NULL, MEMORY_PSI_TRIGGER);
+}
+
 /* memory.high events while the cgroup is full of page cache: no freeze,
  * no ask — counted as cache events.  The old rule freezes and asks. */
 static void test_page_cache_events_are_not_pressure(void **state)
@@ -441,8 +527,7 @@ static void test_page_cache_events_are_not_pressure(void **state)
 
 	cfg.cgroup.exclude_page_cache = false;
 	boot_with_cache(&f, &cfg, 500 * MiB, 3300 * MiB);
-	f.current = f.high;
-	fake_events(&f, 1);
+	hit_high(&f);
 	assert_true(f.frozen);
 	assert_int_equal(f.asks, 1);
 	fake_free(&f);
@@ -462,15 +547,13 @@ static void test_prediction_on_the_workload(void **state)
 		f.current += 100 * MiB;
 		if (f.current > f.high)
 			f.current = f.high, f.stat.file = f.high - 500 * MiB;
-		fake_advance(&f, 100);
-		fake_sample(&f);
+		run(&f, 100);
 	}
 	assert_int_equal(f.asks, 0);
 	for (int i = 0; i < 40 && !f.asks; i++) { /* a sort: anon grows */
 		f.stat.anon += 100 * MiB;
 		f.stat.file -= 100 * MiB; /* the kernel drops cache for it */
-		fake_advance(&f, 100);
-		fake_sample(&f);
+		run(&f, 100);
 	}
 	assert_int_equal(f.asks, 1);
 	assert_true(f.ask_predicted[0]);
@@ -486,10 +569,8 @@ static void test_downscale_reclaims_first(void **state)
 	struct fake f;
 
 	(void)state;
-	boot_with_cache(&f, &cfg, 300 * MiB, 3000 * MiB);
-	run(&f, 2000); /* flat: no growth to worry the check */
-	fake_downscale(&f, 2 * GiB); /* new high 1848 MiB < 3300 + 100 */
-	assert_int_equal(f.answers, 1); /* waits for the kernel */
+	downscale_into_cache(&f, &cfg, true); /* new high 1848 MiB < 3300 + 100 */
+	assert_int_equal(f.answers, 1);       /* waits for the kernel */
 	assert_true(f.reclaim_open);
 	/* the difference, and a quarter of the buffer for what comes in between */
 	assert_true(f.reclaim_bytes == 3300 * MiB + 100 * MiB - 1848 * MiB + 25 * MiB);
@@ -500,9 +581,7 @@ static void test_downscale_reclaims_first(void **state)
 	assert_true(f.metrics.reclaims_total == 1);
 	fake_free(&f);
 
-	boot_with_cache(&f, &cfg, 300 * MiB, 3000 * MiB);
-	run(&f, 2000);
-	fake_downscale(&f, 2 * GiB);
+	downscale_into_cache(&f, &cfg, true);
 	fake_reclaim_answer(&f, 1000 * MiB); /* the kernel gives up early */
 	assert_non_null(strstr(f.body, "\"Ok\":false"));
 	assert_non_null(strstr(f.body, "Page cache not reclaimed: 552 MiB could not be reclaimed "
@@ -510,10 +589,7 @@ static void test_downscale_reclaims_first(void **state)
 	assert_true(f.high == 4 * GiB - 200 * MiB); /* nothing lowered */
 	fake_free(&f);
 
-	boot_with_cache(&f, &cfg, 300 * MiB, 3000 * MiB);
-	f.has_reclaim = false;
-	run(&f, 2000);
-	fake_downscale(&f, 2 * GiB);
+	downscale_into_cache(&f, &cfg, false);
 	assert_non_null(strstr(f.body, "Calculated memory.high too low"));
 	assert_int_equal(f.reclaims, 0);
 	fake_free(&f);
@@ -530,20 +606,15 @@ static void test_reclaim_leaves_room_for_the_cache_step(void **state)
 	struct fake f;
 
 	(void)state;
-	boot(&f, &cfg, true, 8 * GiB);
-	fake_pg_settle(&f);
-	f.has_stat = f.has_reclaim = true;
-	f.stat = (struct cg_memory_stat){ .anon = 600 * MiB, .file = 400 * MiB };
-	f.current = 1000 * MiB;
-	run(&f, 2000);
-	fake_downscale(&f, 4 * GiB); /* new high 899 MiB: workload 600 + 100 fits */
+	/* new high 899 MiB: workload 600 + 100 fits */
+	downscale_with_cache_step(&f, &cfg, 600 * MiB, 400 * MiB);
 	assert_true(f.reclaim_open);
 	assert_true(f.reclaim_bytes == 1000 * MiB + 100 * MiB - 899 * MiB + 25 * MiB);
 	fake_reclaim_answer(&f, UINT64_MAX);
 	assert_int_equal(f.answers, 1); /* now the file cache step */
 	f.current += MiB;               /* charged meanwhile */
 	f.stat.file += MiB;
-	fake_pg_answer(&f, fake_pg_next(&f), 0);
+	pg_answer_next(&f, 0);
 	assert_int_equal(f.answers, 2);
 	assert_non_null(strstr(f.body, "\"Ok\":true"));
 	assert_true(f.high == 899 * MiB);
@@ -551,30 +622,19 @@ static void test_reclaim_leaves_room_for_the_cache_step(void **state)
 
 	/* More than the room comes in between: refused, and the text says
 	 * what the reclaim took. */
-	boot(&f, &cfg, true, 8 * GiB);
-	fake_pg_settle(&f);
-	f.has_stat = f.has_reclaim = true;
-	f.stat = (struct cg_memory_stat){ .anon = 600 * MiB, .file = 400 * MiB };
-	f.current = 1000 * MiB;
-	run(&f, 2000);
-	fake_downscale(&f, 4 * GiB);
+	downscale_with_cache_step(&f, &cfg, 600 * MiB, 400 * MiB);
 	fake_reclaim_answer(&f, UINT64_MAX);
 	f.current += 40 * MiB;
 	f.stat.file += 40 * MiB;
-	fake_pg_answer(&f, fake_pg_next(&f), 0);
+	pg_answer_next(&f, 0);
 	assert_int_equal(f.answers, 2);
 	assert_non_null(strstr(f.body, "Page cache not reclaimed: 15 MiB could not be reclaimed "
 				       "(226 MiB were)"));
 	fake_free(&f);
 
 	/* Page cache just above the line: the reclaim asks for what there is. */
-	boot(&f, &cfg, true, 8 * GiB);
-	fake_pg_settle(&f);
-	f.has_stat = f.has_reclaim = true;
-	f.stat = (struct cg_memory_stat){ .anon = 795 * MiB, .file = 10 * MiB };
-	f.current = 805 * MiB;
-	run(&f, 2000);
-	fake_downscale(&f, 4 * GiB); /* 795 + 100 fits 899; 805 + 100 does not */
+	/* 795 + 100 fits 899; 805 + 100 does not */
+	downscale_with_cache_step(&f, &cfg, 795 * MiB, 10 * MiB);
 	assert_true(f.reclaim_open);
 	assert_true(f.reclaim_bytes == 10 * MiB);
 	fake_free(&f);
@@ -591,8 +651,7 @@ static void test_psi_stalls_ask(void **state)
 	struct fake f;
 
 	(void)state;
-	boot_with_cache(&f, &cfg, 500 * MiB, 500 * MiB);
-	f.stat.has_refault_file = true;
+	boot_psi(&f, &cfg, true);
 	memory_on_pressure(f.m, &pr, MEMORY_PSI_READING);
 	for (int s = 0; s < 3; s++) {
 		f.stat.refault_file += 5000; /* pages, each second */
@@ -606,8 +665,7 @@ static void test_psi_stalls_ask(void **state)
 	assert_true(f.metrics.psi_some_seconds_total > 0.34);
 	run(&f, 2500); /* past the back-off's first step */
 	f.stat.refault_file += 5000;
-	run(&f, 300);
-	memory_on_pressure(f.m, NULL, MEMORY_PSI_TRIGGER);
+	stall_after(&f, 300);
 	assert_int_equal(f.asks, 2);
 	assert_true(f.metrics.psi_stalls_total == 2);
 	fake_free(&f);
@@ -623,41 +681,50 @@ static void test_psi_stall_from_cache_reclaim(void **state)
 	struct fake f;
 
 	(void)state;
-	boot_with_cache(&f, &cfg, 500 * MiB, 500 * MiB);
-	f.stat.has_refault_file = true;
+	boot_psi(&f, &cfg, true);
 	f.stat.refault_file = 100000; /* old refaults do not count */
 	for (int s = 0; s < 4; s++) {
 		f.stat.refault_file += 300; /* program text, now and then */
-		run(&f, 1000);
-		memory_on_pressure(f.m, NULL, MEMORY_PSI_TRIGGER);
+		stall_after(&f, 1000);
 	}
 	assert_int_equal(f.asks, 0);
 	assert_true(f.metrics.psi_stalls_total == 0);
 	f.stat.refault_file += 2000; /* 8 MiB read again: thrashing */
-	run(&f, 300);
-	memory_on_pressure(f.m, NULL, MEMORY_PSI_TRIGGER);
+	stall_after(&f, 300);
 	assert_int_equal(f.asks, 1);
 	fake_free(&f);
 
-	boot_with_cache(&f, &cfg, 500 * MiB, 500 * MiB);
-	f.stat.has_refault_file = true;
+	boot_psi(&f, &cfg, true);
 	run(&f, 1000);
 	f.stat.anon = f.high - 110 * MiB; /* + shmem 16 + buffer 100 > high */
 	f.current = f.stat.anon + f.stat.file;
-	run(&f, 300);
-	memory_on_pressure(f.m, NULL, MEMORY_PSI_TRIGGER);
+	stall_after(&f, 300);
 	assert_true(f.asks >= 1);
 	fake_free(&f);
 
 	/* Without refault counts (before 5.9) the workload decides alone. */
-	boot_with_cache(&f, &cfg, 500 * MiB, 500 * MiB);
-	run(&f, 1000);
-	memory_on_pressure(f.m, NULL, MEMORY_PSI_TRIGGER);
+	boot_psi(&f, &cfg, false);
+	stall_after(&f, 1000);
 	assert_int_equal(f.asks, 0);
 	fake_free(&f);
 }
 
 /* ---- races around a downscale (found in review) ------------------------- */
+
+/* An 8 GiB VM with the file cache whose MemTotal reads mem_total (short
+ * while hot-plug blocks are on their way) and whose Postgres caps the
+ * cache at pg_max (0: the fake's 1 TiB); Postgres settled, usage flat at
+ * 600 MiB. */
+static void boot_8g_settled(struct fake *f, const struct config *cfg, uint64_t mem_total,
+			    uint64_t pg_max)
+{
+	fake_init(f, cfg, true, true, mem_total);
+	if (pg_max)
+		f->pg_max = pg_max;
+	start_sized(f, 8 * GiB);
+	fake_pg_settle(f);
+	flat(f, 600 * MiB);
+}
 
 /* R1: the downscale is checked when it arrives, but the limits are written
  * only after Postgres has shrunk the cache; usage that grew in between is
@@ -668,16 +735,12 @@ static void test_downscale_check_is_stale_when_written(void **state)
 	struct fake f;
 
 	(void)state;
-	boot(&f, &cfg, true, 8 * GiB);
-	fake_pg_settle(&f);
-	f.current = 600 * MiB;
-	run(&f, 2000);
+	boot_settled(&f, &cfg, 8 * GiB, 600 * MiB);
 	fake_downscale(&f, 4 * GiB);         /* new high 899 MiB: 600 + 100 fits */
 	assert_int_equal(f.answers, 1);      /* waits for Postgres */
 	f.current = 1500 * MiB;              /* the workload grows meanwhile */
-	fake_advance(&f, 100);
-	fake_sample(&f);
-	fake_pg_answer(&f, fake_pg_next(&f), 0);
+	run(&f, 100);
+	pg_answer_next(&f, 0);
 	assert_int_equal(f.answers, 2);
 	print_message("answer %s; memory.high %llu MiB, memory.current %llu MiB\n", f.body,
 		      (unsigned long long)(f.high / MiB), (unsigned long long)(f.current / MiB));
@@ -696,12 +759,7 @@ static void test_mem_total_change_during_downscale(void **state)
 	struct fake f;
 
 	(void)state;
-	fake_init(&f, &cfg, true, true, 8 * GiB - 228 * MiB); /* not all plugged yet */
-	assert_int_equal(fake_start(&f), 0);
-	fake_upscale(&f, 8 * GiB);
-	fake_pg_settle(&f);
-	f.current = 600 * MiB;
-	run(&f, 2000);
+	boot_8g_settled(&f, &cfg, 8 * GiB - 228 * MiB, 0); /* not all plugged yet */
 	fake_downscale(&f, 4 * GiB);
 	assert_int_equal(f.answers, 1);      /* waits for Postgres */
 	f.mem_total = 8 * GiB - 100 * MiB;   /* the last block lands */
@@ -725,12 +783,7 @@ static void test_cache_regrows_after_downscale(void **state)
 	int ds;
 
 	(void)state;
-	fake_init(&f, &cfg, true, true, 8 * GiB - 228 * MiB);
-	assert_int_equal(fake_start(&f), 0);
-	fake_upscale(&f, 8 * GiB);
-	fake_pg_settle(&f);
-	f.current = 600 * MiB;
-	run(&f, 2000);
+	boot_8g_settled(&f, &cfg, 8 * GiB - 228 * MiB, 0);
 	fake_downscale(&f, 4 * GiB);
 	ds = fake_pg_next(&f);
 	f.mem_total = 8 * GiB - 100 * MiB;
@@ -755,13 +808,8 @@ static void test_capped_cache_result_cancels_downscale(void **state)
 	int bg;
 
 	(void)state;
-	fake_init(&f, &cfg, true, true, 8 * GiB - 100 * MiB);
-	f.pg_max = 1 * GiB; /* neon.max_file_cache_size below the computed target */
-	assert_int_equal(fake_start(&f), 0);
-	fake_upscale(&f, 8 * GiB);
-	fake_pg_settle(&f);
-	f.current = 600 * MiB;
-	run(&f, 2000);
+	/* neon.max_file_cache_size below the computed target */
+	boot_8g_settled(&f, &cfg, 8 * GiB - 100 * MiB, 1 * GiB);
 	/* any cache_size() re-sends a capped size: e.g. a MemTotal wobble */
 	f.mem_total -= 4 * MiB;
 	fake_sample(&f);
@@ -811,12 +859,9 @@ static void test_shrinking_upscale_postgres_failure(void **state)
 	struct fake f;
 
 	(void)state;
-	boot(&f, &cfg, true, 8 * GiB);
-	fake_pg_settle(&f);
-	f.current = 600 * MiB;
-	run(&f, 2000);
+	boot_settled(&f, &cfg, 8 * GiB, 600 * MiB);
 	fake_upscale(&f, 4 * GiB);
-	fake_pg_answer(&f, fake_pg_next(&f), -ECONNREFUSED);
+	pg_answer_next(&f, -ECONNREFUSED);
 	print_message("/upscale answer: %u %s\n", f.status, f.body);
 	assert_int_equal(f.status, 200);
 	fake_free(&f);
