@@ -60,8 +60,10 @@ WORKLOADS = (
 
 
 class VmBench:
-    def __init__(self, daemon, cache, rounds, log=print):
+    def __init__(self, daemon, cache, rounds, log=print, workloads=None, show_log=False):
         self.daemon, self.cache, self.rounds, self.log = daemon, cache, rounds, log
+        self.workloads = [w for w in WORKLOADS if not workloads or w[0] in workloads]
+        self.show_log = show_log
         self.runs = {}        # (workload, rule) -> [Result]
         self.failed = {}      # (workload, rule) -> runs whose query failed
         self.downscales = {}  # rule -> [(ok, reclaimed bytes, seconds)]
@@ -84,7 +86,7 @@ class VmBench:
                 lab.setup()
                 self.scaler = Autoscaler(vm, None, 0)
                 for r in range(self.rounds):
-                    for name, _, high, sql, _, warm in WORKLOADS:
+                    for name, _, high, sql, _, warm in self.workloads:
                         for rule in pglab.RULES:
                             self.one(lab, r, name, high, sql, warm, rule)
                 lab.pg.stop()
@@ -111,6 +113,21 @@ class VmBench:
                                f"{body}; " + ", ".join(f"{k} {st[k] / MIB:.1f} MiB" for k in (
                                    "current", "anon", "file", "shmem", "kernel", "file_mapped")))
         lab.drop_caches()
+        self.quiet(lab)
+
+    def quiet(self, lab, gap=2.2, limit=12.0):
+        """Waits until the daemon has asked nothing for `gap` seconds.  The
+        reset itself moves usage (Postgres refaults what was dropped), and
+        the prediction may ask for it; measure() drops such an ask
+        unanswered, and the daemon's back-off (2 s after an ask that brought
+        nothing) would then hold back the run's first ask — a handicap of
+        the set-up, not of the rule."""
+        t_end, last = time.monotonic() + limit, time.monotonic()
+        while time.monotonic() < t_end and time.monotonic() - last < gap:
+            if not self.scaler.agent.try_upscales.empty():
+                lab.drain_asks()
+                last = time.monotonic()
+            time.sleep(0.05)
 
     def grant(self, msg):
         """The agent's answer to an ask: 64 MiB more, while it has room."""
@@ -135,6 +152,8 @@ class VmBench:
                  f"granted, {res.oom_kills} OOM kills, stall {res.stall_s:.2f}s, "
                  f"{res.seconds:.2f}s" + ("" if res.status == 0 else
                                           f", FAILED: {res.output[:120]!r}"))
+        if self.show_log:
+            self.log("\n".join("    | " + ln for ln in lab.log_since().splitlines()))
         if name == "scan":
             self.downscale_after(lab, rule)
 
@@ -158,7 +177,7 @@ class VmBench:
         out = ["| workload | rule | asks | freezes | granted MiB | OOM kills | PSI stall s | "
                "MiB/s | failed runs |",
                "|---|---|---|---|---|---|---|---|---|"]
-        for name, desc, high, _, mib, _ in WORKLOADS:
+        for name, desc, high, _, mib, _ in self.workloads:
             for rule in pglab.RULES:
                 runs = self.runs.get((name, rule), [])
                 if not runs:
@@ -191,8 +210,13 @@ def main():
     ap.add_argument("--cache", default=os.environ.get(
         "VMI_VM_CACHE", os.path.expanduser("~/.cache/vmi-vm")))
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workloads", default="",
+                    help="comma-separated subset of " + ",".join(w[0] for w in WORKLOADS))
+    ap.add_argument("--show-log", action="store_true",
+                    help="print the daemon's log of each run (from its start)")
     args = ap.parse_args()
-    b = VmBench(os.path.join(args.build, "informant", "vm-informant"), args.cache, args.rounds)
+    b = VmBench(os.path.join(args.build, "informant", "vm-informant"), args.cache, args.rounds,
+                workloads=[w for w in args.workloads.split(",") if w], show_log=args.show_log)
     try:
         b.run()
     except vmlib.Skip as e:
