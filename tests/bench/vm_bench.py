@@ -106,7 +106,7 @@ class VmBench:
         lab.vm.run(f"echo 1G > {pglab.CG}/memory.reclaim")
         lab.drop_caches()
         self.scaler.agent, self.scaler.base = lab.agent, vm_for_high(high)
-        status, body = self.scaler.downscale_vmem(0)
+        status, body = self.scaler.downscale_vmem_settled(0)
         if not (status == 200 and isinstance(body, dict) and body.get("Ok")):
             st = lab.read_stat()
             raise RuntimeError(f"downscale to memory.high {high // MIB} MiB refused: {status} "

@@ -63,3 +63,16 @@ class Autoscaler:
         if status == 200 and isinstance(body, dict) and body.get("Ok") is True:
             self.resize_vmem(size)
         return status, body
+
+    def downscale_vmem_settled(self, size, tries=8):
+        """downscale_vmem, asked again each second (as an agent would) while
+        the informant refuses it as too tight for usage that is still
+        growing — Postgres refaulting what a test dropped settles within
+        a few seconds."""
+        for _ in range(tries):
+            status, body = self.downscale_vmem(size)
+            if not (status == 200 and isinstance(body, dict) and
+                    "too tight" in str(body.get("Status", ""))):
+                break
+            time.sleep(1.0)
+        return status, body

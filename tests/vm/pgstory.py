@@ -210,7 +210,7 @@ class PgStory:
         self.c.check("the host's upscale was confirmed", granted and granted[0][0][0] == 200,
                      str(granted))
         self.check_no_oom(res)
-        status, body = scaler.downscale_vmem(0)
+        status, body = scaler.downscale_vmem_settled(0)
         self.c.check(f"back to memory.high {mib(HIGH_SMALL)} after the sort", status == 200 and
                      isinstance(body, dict) and body.get("Ok") is True, f"{status} {body}")
 
