@@ -139,7 +139,7 @@ class VmBench:
         self.reset(lab, rule, high)
         if warm:
             lab.pg.query(warm)
-            time.sleep(1.5)
+            self.quiet(lab)  # also closes the warm-up's PSI window (1 s)
         lab.sync_clock()
         res = lab.measure(f"{name}-{rule}", sql, timeout=240, on_ask=self.grant)
         res.granted = self.scaler.vmem
