@@ -2,7 +2,8 @@
 /*
  * server.c — libmicrohttpd driven by the informant's loop: requests,
  * answers and the common checks.  Which connections get in and how long
- * they may take is server_conns.c's business.
+ * they may take is server_conns.c's business; a websocket upgrade (the
+ * 101 and the hand-over of the socket) is server_upgrade.c's.
  *
  * MHD runs in external epoll mode: its epoll fd sits in the loop, a loop
  * timer follows MHD_get_timeout(), and MHD_run() runs after either fires.
@@ -23,54 +24,13 @@
 #include "httputil.h"
 #include "log.h"
 #include "server_conns.h"
-#include "ws_handshake.h"
+#include "server_internal.h"
 
-#define MAX_EXTRA_HEADERS 4
 #define PATH_MAX_LEN 1024
-
-struct server {
-	struct loop *loop;
-	struct MHD_Daemon *mhd;
-	struct loop_timer *timer;
-	bool rerun;              /* MHD must run again at once (see kick) */
-	int epfd;
-	struct conns *conns;
-	uint16_t port;
-	const struct server_route *routes;
-	size_t nroutes;
-	void *ctx;
-	struct metrics *metrics;
-	uint64_t max_body;
-	char token[HTTP_TOKEN_MAX];
-	bool closing;
-	unsigned in_flight; /* requests started and not yet completed */
-	struct log_limit mhd_log_limit, ended_log; /* clients decide how often */
-	const struct server_upgrade *upgrade; /* websocket path, or NULL */
-};
-
-struct server_req {
-	struct server *srv;
-	struct MHD_Connection *conn;
-	struct conn *crec;         /* its connection's record (server_conns.c) */
-	const struct server_route *route;
-	enum metrics_endpoint ep;
-	uint64_t start_ns;
-	char *body;
-	size_t len;
-	bool dispatched, suspended;
-	bool upgraded;             /* handed over as a websocket (see below) */
-	struct MHD_Response *resp; /* answer waiting to be queued */
-	unsigned status;           /* 0 until answered */
-	char hdr_name[MAX_EXTRA_HEADERS][32];
-	char hdr_value[MAX_EXTRA_HEADERS][256];
-	unsigned nhdr;
-	server_done_fn done;
-	_Alignas(max_align_t) unsigned char user[SERVER_USER_BYTES];
-};
 
 /* ---- answers ---------------------------------------------------------------- */
 
-static void kick(struct server *s)
+void kick(struct server *s)
 {
 	/* MHD must run again soon (a resumed connection, a closed one); 1 ns =
 	 * at once.  The flag survives run_mhd() re-arming the timer when this
@@ -214,9 +174,6 @@ static void respond_too_large(struct server_req *r)
 	too_large_text(r->srv, text, sizeof(text));
 	server_respond_text(r, 413, text);
 }
-
-static bool upgrade_request(struct server *s, struct server_req *r, const char *method,
-			    const char *version);
 
 /* Everything decided from the headers; true if r was answered. */
 /* HEAD wherever GET (RFC 9110 §9.3.2: the same head, no body; libmicrohttpd
@@ -437,95 +394,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		MHD_destroy_response(r->resp);
 	free(r->body);
 	free(r);
-}
-
-/* ---- the websocket upgrade hook ------------------------------------------------
- * GET on the upgrade path: ws_handshake.c judges the headers; a 101 is an
- * MHD upgrade response, after which MHD hands us the socket (on_upgraded)
- * and we pass it on to s->upgrade->take.  The socket stays MHD's: it is
- * closed by MHD after server_upgraded_release().  The request ends for
- * the server's accounting at the hand-over (a session is no request in
- * flight); MHD calls on_completed only when the connection is cleaned up.
- */
-struct server_upgraded {
-	struct server *srv;
-	struct MHD_UpgradeResponseHandle *urh;
-};
-
-static void on_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra,
-			size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
-{
-	struct server *s = cls;
-	struct server_req *r = con_cls;
-	struct server_upgraded *u = malloc(sizeof(*u));
-
-	(void)c;
-	r->upgraded = true;
-	s->in_flight--;
-	metrics_observe_request(s->metrics, r->ep, 101,
-				(double)(loop_now_ns() - r->start_ns) / 1e9);
-	if (!u || !s->upgrade) {
-		free(u);
-		(void)MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-		kick(s);
-		return;
-	}
-	u->srv = s;
-	u->urh = urh;
-	s->upgrade->take(s->upgrade->arg, sock, extra, extra_len, u);
-}
-
-void server_upgraded_release(void *handle)
-{
-	struct server_upgraded *u = handle;
-
-	(void)MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
-	kick(u->srv); /* MHD closes the socket in its next run */
-	free(u);
-}
-
-static const char *header(struct server_req *r, const char *name)
-{
-	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-static bool upgrade_request(struct server *s, struct server_req *r, const char *method,
-			    const char *version)
-{
-	struct ws_handshake_req q = {
-		method, version, header(r, MHD_HTTP_HEADER_UPGRADE),
-		header(r, MHD_HTTP_HEADER_CONNECTION), header(r, "Sec-WebSocket-Key"),
-		header(r, "Sec-WebSocket-Version"),
-	};
-	struct ws_handshake_answer a;
-	struct MHD_Response *resp;
-
-	r->ep = EP_MONITOR;
-	ws_handshake_check(&q, &a);
-	if (a.status != 101) {
-		if (a.hdr_name[0])
-			server_req_header(r, a.hdr_name, a.hdr_value);
-		server_respond_text(r, a.status, a.text);
-		return true;
-	}
-	/* No Sec-WebSocket-Extensions in the answer: permessage-deflate (and
-	 * any other extension) is declined, the client sends plain frames. */
-	resp = MHD_create_response_for_upgrade(on_upgraded, s);
-	if (!resp || MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket") != MHD_YES ||
-	    MHD_add_response_header(resp, "Sec-WebSocket-Accept", a.accept) != MHD_YES) {
-		if (resp)
-			MHD_destroy_response(resp);
-		server_respond_text(r, 500, "Internal error");
-		return true;
-	}
-	r->resp = resp;
-	r->status = 101;
-	return true;
-}
-
-void server_set_upgrade(struct server *s, const struct server_upgrade *u)
-{
-	s->upgrade = u;
 }
 
 /* ---- the loop side ------------------------------------------------------- */

@@ -30,9 +30,9 @@ agent_proto="agent-proto/uuid.c agent-proto/quantity.c agent-proto/negotiate.c
 config="informant/config.c informant/config_load.c informant/config_print.c
 	informant/config_value.c informant/log.c informant/httputil.c filecache/redact.c
 	filecache/pq.c"
-http="informant/server.c informant/server_conns.c informant/server_accept.c
-	informant/httputil.c informant/loop.c informant/log.c informant/metrics.c
-	informant/ws_handshake.c"
+http="informant/server.c informant/server_upgrade.c informant/server_conns.c
+	informant/server_accept.c informant/httputil.c informant/loop.c informant/log.c
+	informant/metrics.c informant/ws_handshake.c"
 monitor="informant/ws.c informant/monitor.c informant/loop.c informant/log.c
 	informant/metrics.c"
 
