@@ -113,21 +113,7 @@ class VmBench:
                                f"{body}; " + ", ".join(f"{k} {st[k] / MIB:.1f} MiB" for k in (
                                    "current", "anon", "file", "shmem", "kernel", "file_mapped")))
         lab.drop_caches()
-        self.quiet(lab)
-
-    def quiet(self, lab, gap=2.2, limit=12.0):
-        """Waits until the daemon has asked nothing for `gap` seconds.  The
-        reset itself moves usage (Postgres refaults what was dropped), and
-        the prediction may ask for it; measure() drops such an ask
-        unanswered, and the daemon's back-off (2 s after an ask that brought
-        nothing) would then hold back the run's first ask — a handicap of
-        the set-up, not of the rule."""
-        t_end, last = time.monotonic() + limit, time.monotonic()
-        while time.monotonic() < t_end and time.monotonic() - last < gap:
-            if not self.scaler.agent.try_upscales.empty():
-                lab.drain_asks()
-                last = time.monotonic()
-            time.sleep(0.05)
+        lab.wait_quiet()
 
     def grant(self, msg):
         """The agent's answer to an ask: 64 MiB more, while it has room."""
@@ -139,7 +125,7 @@ class VmBench:
         self.reset(lab, rule, high)
         if warm:
             lab.pg.query(warm)
-            self.quiet(lab)  # also closes the warm-up's PSI window (1 s)
+            lab.wait_quiet()  # also closes the warm-up's PSI window (1 s)
         lab.sync_clock()
         res = lab.measure(f"{name}-{rule}", sql, timeout=240, on_ask=self.grant)
         res.granted = self.scaler.vmem

@@ -249,6 +249,21 @@ class Lab:
         while self.agent and not self.agent.try_upscales.empty():
             self.agent.try_upscales.get()
 
+    def wait_quiet(self, gap=2.2, limit=12.0):
+        """Waits (at most `limit` s) until the daemon has asked nothing for
+        `gap` seconds, dropping what it asks meanwhile.  A set-up moves
+        usage (Postgres refaults what was dropped) and the prediction may
+        ask for it; such an ask goes unanswered, and the daemon's back-off
+        (2 s after an ask that brought nothing) would then hold back the
+        measured run's first ask — a handicap of the set-up, not of the
+        rule."""
+        t_end, last = time.monotonic() + limit, time.monotonic()
+        while time.monotonic() < t_end and time.monotonic() - last < gap:
+            if self.agent and not self.agent.try_upscales.empty():
+                self.drain_asks()
+                last = time.monotonic()
+            time.sleep(0.05)
+
     # ---- one run of a workload -----------------------------------------------
 
     def drop_caches(self):
