@@ -153,6 +153,9 @@ static size_t registering(const struct agents *s)
 	return n;
 }
 
+static void register_probe_done(struct agents *s, struct agent *a,
+				const struct ap_call_result *res);
+
 void agents_register(struct agents *s, const struct ap_agent_desc *d,
 		     agents_register_done_fn done, void *arg)
 {
@@ -161,6 +164,7 @@ void agents_register(struct agents *s, const struct ap_agent_desc *d,
 	char id[AP_UUID_STRLEN + 1];
 	uint32_t proto;
 	struct agent *a;
+	int r_start;
 
 	ap_uuid_format(&d->agent_id, id);
 	/* D5: a duplicate is a duplicate whatever versions it claims. */
@@ -193,15 +197,14 @@ void agents_register(struct agents *s, const struct ap_agent_desc *d,
 	a->proto = proto;
 	a->state = AGENT_REGISTERING;
 	s->v[s->n++] = a;
-	if (agents_start_call(s, a, SLOT_CHECK, AP_CALL_ID, s->t.register_id_timeout_ms, &res) < 0) {
-		a->reg_done = done;
-		a->reg_arg = arg;
-		agent_remove(s, a, res.cause);
-		return;
-	}
-	/* Set only now: a synchronous failure above answers through remove. */
+	r_start = agents_start_call(s, a, SLOT_CHECK, AP_CALL_ID, s->t.register_id_timeout_ms, &res);
+	/* Set only now: a call's result never comes before the loop runs. */
 	a->reg_done = done;
 	a->reg_arg = arg;
+	/* A probe that cannot start (libcurl not loadable, no memory) ends
+	 * like one that failed: logged, answered 400, forgotten. */
+	if (r_start < 0)
+		register_probe_done(s, a, &res);
 }
 
 void agents_register_sent(struct agents *s, const struct ap_uuid *id)

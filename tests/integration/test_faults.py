@@ -243,6 +243,25 @@ class AgentFaultTest(FaultTest):
         good = self.start_agent(d, name="good")
         self.assertEqual(self.current_agent_id(d), good.state()["agentID"])
 
+    @unittest.skipUnless(os.environ.get("VMI_NOCURL_SO"),
+                         "no LD_PRELOAD shim in sanitizer builds (ASan must load first)")
+    def test_registration_without_libcurl(self):
+        """libcurl is loaded on the first call to an agent; where it cannot
+        be loaded, /register says so (not "No such file or directory"), the
+        log does too, and the daemon goes on serving."""
+        env = dict(os.environ, LD_PRELOAD=os.environ["VMI_NOCURL_SO"])
+        d = self.start_daemon(env=env)
+        agent = self.fake_agent()
+        status, body, _ = self.register(d, agent)
+        self.assertEqual(status, 400, body)
+        self.assertTrue(body.startswith(REG_PREFIX % (agent.addr, agent.id) +
+                                        "cannot start request: cannot load libcurl "
+                                        "(libcurl.so.4): libcurl-hidden-by-vmi-test"), body)
+        self.assertEqual(agent.count("/id"), 0)
+        self.assertIn("cannot load libcurl (libcurl.so.4)", d.logs())
+        self.assertEqual(self.agent_ids(d), [])
+        self.assert_alive(d)
+
     def test_resume_too_slow_drops_agent_and_keeps_previous(self):
         d = self.start_daemon(agent={"resume_timeout": "100ms"})
         first = self.fake_agent()
